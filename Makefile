@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` serves the example site, `make test` runs the checks.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BIND ?= 127.0.0.1:8080
+
+.PHONY: run test lint typecheck unit integration clean
+
+$(BIN)/hive: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[fast,test]'
+	touch $@
+
+run: $(BIN)/hive
+	$(BIN)/hive run examples.site:root --bind $(BIND)
+
+test: $(BIN)/hive lint typecheck
+	$(BIN)/pytest
+
+lint: $(BIN)/hive
+	$(BIN)/ruff check hive tests examples loadtests
+	$(BIN)/ruff format --check hive tests examples loadtests
+
+typecheck: $(BIN)/hive
+	$(BIN)/mypy
+
+unit: $(BIN)/hive
+	$(BIN)/pytest tests/unit
+
+integration: $(BIN)/hive
+	$(BIN)/pytest tests/integration
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
