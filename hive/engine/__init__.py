@@ -1,0 +1,290 @@
+"""The seam between hive and an HTTP/1.1 parser.
+
+An engine is a sans-IO object, one per connection. It turns the bytes a client sent into
+events (`feed`), and a response into bytes (`start_response`, `body`, `end_response`). It
+never touches a socket, a clock or an event loop.
+
+What an engine decides: the syntax of HTTP/1.1 (request line, headers, chunked bodies),
+the limits on the request head (`HeadLimits`), and the bytes of a response. What it does
+not decide: how a response is framed. `plan_response` below makes that choice once, for
+every engine, so that two engines cannot drift apart on keep-alive, HEAD or chunking.
+
+Every engine is run through the same protocol test suite (tests/unit/test_engine.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+__all__ = [
+    "END",
+    "BodyData",
+    "Engine",
+    "EngineFactory",
+    "EndOfMessage",
+    "Event",
+    "HeadLimits",
+    "ProtocolError",
+    "RequestHead",
+    "ResponsePlan",
+    "available_engines",
+    "check_head",
+    "encode_head",
+    "get_engine",
+    "plan_response",
+]
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """A request line and its headers, parsed and checked."""
+
+    method: bytes
+    target: bytes
+    #: b"1.1" or b"1.0".
+    http_version: bytes
+    #: In the order received; names lowercased, values stripped of surrounding white space.
+    headers: list[tuple[bytes, bytes]]
+    #: Whether the client allows the connection to be reused after this exchange.
+    keep_alive: bool
+    #: The client sent ``Expect: 100-continue`` and waits before sending the body.
+    expect_continue: bool
+    #: The declared body length, or None for a chunked body.  0 when there is no body.
+    content_length: int | None
+
+
+@dataclass(slots=True)
+class BodyData:
+    """A piece of the request body (chunked framing already removed)."""
+
+    data: bytes
+
+
+class EndOfMessage:
+    """The request (head and body) is complete."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+#: The one EndOfMessage instance; compare with ``is``.
+END: Final = EndOfMessage()
+
+
+@dataclass(slots=True)
+class ProtocolError:
+    """The client broke the protocol; answer ``status`` and close the connection."""
+
+    status: int
+    reason: str
+
+
+Event = RequestHead | BodyData | EndOfMessage | ProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """Limits on a request head, each enforced by every engine.
+
+    Defaults follow nginx (8 KiB request line, 32 KiB of headers in all) and gunicorn
+    (100 header fields).
+    """
+
+    #: Longest request line, CRLF excluded; longer gets 414.
+    max_request_line: int = 8190
+    #: Largest header block (request line included); larger gets 431.
+    max_head_bytes: int = 32768
+    #: Most header fields; more gets 431.
+    max_header_count: int = 100
+
+
+@dataclass(slots=True)
+class ResponsePlan:
+    """How a response is framed, decided by `plan_response`."""
+
+    status: int
+    reason: bytes
+    #: The final header list, framing headers included, in the order to send.
+    headers: list[tuple[bytes, bytes]]
+    #: Whether body bytes are sent at all (not for HEAD, 1xx, 204, 304).
+    body_allowed: bool
+    #: Body sent with chunked transfer-coding.
+    chunked: bool
+    #: The declared Content-Length, if any.
+    content_length: int | None
+    #: The connection may carry another request after this response.
+    keep_alive: bool
+
+
+class Engine(Protocol):
+    """One connection's HTTP/1.1 parser and serializer."""
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Take bytes from the client; return the events they complete, in order.
+
+        An engine may return events of several pipelined requests at once, or hold the
+        bytes of the next request back until `next_cycle`; callers must handle both.
+        After a ProtocolError no further events are returned.
+        """
+        ...
+
+    def next_cycle(self) -> list[Event]:
+        """The current exchange is done and the connection is kept; return held-back events."""
+        ...
+
+    def informational(self, status: int, reason: bytes) -> bytes:
+        """The bytes of a 1xx response (100 Continue)."""
+        ...
+
+    def start_response(self, plan: ResponsePlan) -> bytes:
+        """The bytes of the status line and headers."""
+        ...
+
+    def body(self, data: bytes) -> bytes:
+        """The bytes that carry ``data`` (framed as the plan says)."""
+        ...
+
+    def end_response(self) -> bytes:
+        """The bytes that end the response (the last chunk, for chunked)."""
+        ...
+
+
+class EngineFactory(Protocol):
+    def __call__(self, limits: HeadLimits) -> Engine: ...
+
+
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+def plan_response(
+    head: RequestHead,
+    status: int,
+    reason: bytes,
+    headers: list[tuple[bytes, bytes]],
+    content_length: int | None,
+    *,
+    closing: bool = False,
+) -> ResponsePlan:
+    """Decide the framing of a response to ``head``.
+
+    ``headers`` are the application's headers as they go on the wire, without Content-Length,
+    Transfer-Encoding or Connection: those are decided here.  ``content_length`` is the
+    body length if known before the first byte is sent.  ``closing`` is set when the
+    server wants the connection closed after this response (draining, an error).
+    """
+    body_allowed = head.method != b"HEAD" and status not in _NO_BODY_STATUS and status >= 200
+    keep_alive = head.keep_alive and not closing
+    chunked = False
+    if status in _NO_BODY_STATUS or 100 <= status < 200:
+        content_length = None
+    elif content_length is not None:
+        headers.append((b"Content-Length", b"%d" % content_length))
+    elif not body_allowed:
+        # HEAD of a response whose length is unknown: say nothing about the length.
+        pass
+    elif head.http_version == b"1.1":
+        chunked = True
+        headers.append((b"Transfer-Encoding", b"chunked"))
+    else:
+        # An HTTP/1.0 client and no length: the end of the body is the end of the connection.
+        keep_alive = False
+    if not keep_alive:
+        if head.http_version == b"1.1":
+            headers.append((b"Connection", b"close"))
+    elif head.http_version == b"1.0":
+        headers.append((b"Connection", b"keep-alive"))
+    return ResponsePlan(status, reason, headers, body_allowed, chunked, content_length, keep_alive)
+
+
+def available_engines() -> list[str]:
+    """Names of the engines that can run here, fastest first."""
+    names = []
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        names.append("httptools")
+    names.append("h11")
+    return names
+
+
+def get_engine(name: str) -> EngineFactory:
+    """The engine factory called ``name`` ("auto", "h11" or "httptools")."""
+    if name == "auto":
+        name = available_engines()[0]
+    if name == "h11":
+        from hive.engine.h11 import H11Engine
+
+        return H11Engine
+    if name == "httptools":
+        from hive.engine.fast import HttptoolsEngine
+
+        return HttptoolsEngine
+    raise ValueError(f"unknown HTTP engine {name!r} (choose from auto, h11, httptools)")
+
+
+def encode_head(plan: ResponsePlan) -> bytes:
+    """The status line and headers of ``plan`` as bytes, in one buffer."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (plan.status, plan.reason)]
+    for name, value in plan.headers:
+        parts.append(b"%s: %s\r\n" % (name, value))
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def check_head(
+    http_version: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[bool, bool, int | None] | ProtocolError:
+    """Checks every engine makes on a parsed head, for request-smuggling safety.
+
+    Returns (keep_alive, expect_continue, content_length) or the error to answer.
+    Engines parse the syntax; this decides what the headers mean, once for all engines.
+    """
+    if http_version != b"1.1" and http_version != b"1.0":
+        return ProtocolError(505, "HTTP version not supported")
+    content_length: int | None = 0
+    seen_length = False
+    chunked = False
+    hosts = 0
+    connection: list[bytes] = []
+    expect_continue = False
+    for name, value in headers:
+        if name == b"host":
+            hosts += 1
+        elif name == b"content-length":
+            if not value.isdigit() or len(value) > 18:
+                return ProtocolError(400, "invalid Content-Length")
+            length = int(value)
+            if seen_length and length != content_length:
+                return ProtocolError(400, "conflicting Content-Length headers")
+            seen_length = True
+            content_length = length
+        elif name == b"transfer-encoding":
+            if chunked or value.lower() != b"chunked":
+                return ProtocolError(501, "only Transfer-Encoding: chunked is supported")
+            chunked = True
+        elif name == b"connection":
+            connection.extend(token.strip().lower() for token in value.split(b","))
+        elif name == b"expect":
+            if value.lower() != b"100-continue":
+                return ProtocolError(417, "unsupported expectation")
+            expect_continue = http_version == b"1.1"
+    if hosts > 1:
+        return ProtocolError(400, "more than one Host header")
+    if hosts == 0 and http_version == b"1.1":
+        return ProtocolError(400, "missing Host header")
+    if chunked:
+        if seen_length:
+            return ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if http_version == b"1.0":
+            return ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        content_length = None
+    if http_version == b"1.1":
+        keep_alive = b"close" not in connection
+    else:
+        keep_alive = b"keep-alive" in connection and b"close" not in connection
+    return keep_alive, expect_continue, content_length

@@ -1,0 +1,175 @@
+"""Resources: the tree a request is dispatched through, with ``twisted.web.resource``'s names.
+
+A request's path is consumed one segment at a time: each resource's ``getChildWithDefault``
+gives the resource for the next segment, until the path is used up or a resource says it is
+a leaf (``isLeaf``).  That resource renders the request.
+
+Beyond Twisted, ``getChild`` and ``render_<METHOD>`` may be ``async def``: the server awaits
+the result and treats it as it would a synchronous one.
+"""
+
+from __future__ import annotations
+
+import html
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from hive.error import UnsupportedMethod
+
+if TYPE_CHECKING:
+    from hive.server import Request
+
+__all__ = [
+    "ErrorPage",
+    "ForbiddenResource",
+    "IResource",
+    "NoResource",
+    "Resource",
+    "getChildForRequest",
+]
+
+
+@runtime_checkable
+class IResource(Protocol):
+    """What the server needs of a resource."""
+
+    isLeaf: bool
+
+    def getChildWithDefault(self, name: bytes, request: Request) -> Any: ...
+
+    def putChild(self, path: bytes, child: IResource) -> None: ...
+
+    def render(self, request: Request) -> Any: ...
+
+
+class Resource:
+    """A node of the resource tree.
+
+    Subclasses define ``render_GET``, ``render_POST``... returning bytes, or NOT_DONE_YET
+    after which they call ``request.write`` and ``request.finish``; and ``getChild`` for
+    children made on demand.  ``putChild`` adds a fixed child.
+    """
+
+    isLeaf: bool = False
+    #: Methods this resource answers; computed from its ``render_*`` methods when unset.
+    allowedMethods: tuple[bytes, ...]
+    server: Any = None
+
+    def __init__(self) -> None:
+        self.children: dict[bytes, IResource] = {}
+
+    def getChild(self, path: bytes, request: Request) -> Any:
+        """The child for ``path`` when no fixed child has that name: 404 by default."""
+        return NoResource("No such child resource.")
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> Any:
+        """The fixed child called ``path``, or else ``getChild(path, request)``."""
+        child = self.children.get(path)
+        if child is not None:
+            return child
+        return self.getChild(path, request)
+
+    def getChildForRequest(self, request: Request) -> Any:
+        """Deprecated in Twisted; kept for ports."""
+        return getChildForRequest(self, request)
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        """Make ``child`` answer for the path segment ``path`` (bytes, no slashes)."""
+        if not isinstance(path, bytes):
+            raise TypeError(f"path segment must be bytes, not {type(path).__name__}: {path!r}")
+        if b"/" in path:
+            raise ValueError(f"path segment must not contain a slash: {path!r}")
+        self.children[path] = child
+        child.server = self.server  # type: ignore[attr-defined]
+
+    def render(self, request: Request) -> Any:
+        """Call ``render_<METHOD>``; HEAD falls back to GET; otherwise 405."""
+        method = request.method
+        handler = getattr(self, "render_" + method.decode("ascii", "replace"), None)
+        if handler is None and method == b"HEAD":
+            handler = getattr(self, "render_GET", None)
+        if handler is None:
+            allowed = getattr(self, "allowedMethods", None)
+            if allowed is None:
+                allowed = allowed_methods(type(self))
+            raise UnsupportedMethod(allowed)
+        return handler(request)
+
+
+_allowed_cache: dict[type, tuple[bytes, ...]] = {}
+
+
+def allowed_methods(cls: type) -> tuple[bytes, ...]:
+    """The methods a resource class renders, from its ``render_*`` methods (HEAD with GET)."""
+    allowed = _allowed_cache.get(cls)
+    if allowed is None:
+        names = {name[7:] for name in dir(cls) if name.startswith("render_") and name[7:]}
+        if "GET" in names:
+            names.add("HEAD")
+        allowed = tuple(sorted(name.encode("ascii") for name in names))
+        _allowed_cache[cls] = allowed
+    return allowed
+
+
+def getChildForRequest(resource: Any, request: Request) -> Any:
+    """Walk ``request.postpath`` from ``resource`` and return the resource that renders.
+
+    Each segment moves from ``postpath`` to ``prepath``.  An ``async def getChild`` cannot
+    be awaited here; the server walks such trees itself (see hive.server).
+    """
+    while request.postpath and not resource.isLeaf:
+        name = request.postpath.pop(0)
+        request.prepath.append(name)
+        resource = resource.getChildWithDefault(name, request)
+        if not isinstance(resource, Resource) and isawaitable(resource):
+            raise TypeError("getChild returned an awaitable; use the server's traversal")
+    return resource
+
+
+_PAGE = """<html>
+  <head><title>%(code)d - %(brief)s</title></head>
+  <body>
+    <h1>%(brief)s</h1>
+    <p>%(detail)s</p>
+  </body>
+</html>
+"""
+
+
+class ErrorPage(Resource):
+    """A page answering every request with ``status``; ``brief`` and ``detail`` are escaped."""
+
+    isLeaf = True
+
+    def __init__(self, status: int, brief: str, detail: str) -> None:
+        super().__init__()
+        self.code = status
+        self.brief = brief
+        self.detail = detail
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(self.code)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        page = _PAGE % {
+            "code": self.code,
+            "brief": html.escape(self.brief),
+            "detail": html.escape(self.detail),
+        }
+        return page.encode("utf-8")
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return self
+
+
+class NoResource(ErrorPage):
+    """404 Not Found."""
+
+    def __init__(self, message: str = "Sorry. No luck finding that resource.") -> None:
+        super().__init__(404, "No Such Resource", message)
+
+
+class ForbiddenResource(ErrorPage):
+    """403 Forbidden."""
+
+    def __init__(self, message: str = "Sorry, resource is forbidden.") -> None:
+        super().__init__(403, "Forbidden Resource", message)

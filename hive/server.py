@@ -1,0 +1,670 @@
+"""Site, Request and NOT_DONE_YET, with the names and semantics of ``twisted.web.server``.
+
+A `Site` is the connection's request handler: for each complete request it makes a
+`Request`, walks the resource tree and renders.  A render returns bytes (sent with a
+Content-Length), or NOT_DONE_YET, after which the resource calls ``request.write`` and
+``request.finish``.  ``render_*`` and ``getChild`` may be ``async def``.
+
+Where hive differs from Twisted, on purpose:
+- ``finish()`` and ``write()`` after the client went away are quiet no-ops.
+- A method the resource does not render gets 405 with an Allow header (Twisted: 501).
+- ``notifyFinish()`` returns an asyncio future, not a Deferred.
+- ``processingFailed`` takes the exception, not a Failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from html import escape
+from inspect import isawaitable
+from typing import Any, BinaryIO, Final
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+from hive import http
+from hive.accesslog import AccessLog, combined_line
+from hive.address import IPv4Address, IPv6Address, UNIXAddress
+from hive.engine import RequestHead
+from hive.error import Error, UnsupportedMethod
+from hive.forms import FormError, format_set_cookie, parse_basic_auth, parse_cookies
+from hive.forms import parse_form, parse_query
+from hive.http_headers import Headers
+from hive.resource import ErrorPage, IResource, Resource, allowed_methods
+from hive.urlpath import URLPath
+from hive.worker.connection import Connection
+
+__all__ = ["NOT_DONE_YET", "Request", "Site", "version"]
+
+log = logging.getLogger("hive.server")
+
+version: Final = b"hive"
+
+Address = IPv4Address | IPv6Address | UNIXAddress
+
+
+class _NotDoneYet:
+    """The type of NOT_DONE_YET."""
+
+    _instance: _NotDoneYet | None = None
+
+    def __new__(cls) -> _NotDoneYet:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_DONE_YET"
+
+
+#: Returned by a render method that will answer later through write() and finish().
+NOT_DONE_YET: Final = _NotDoneYet()
+
+_FRAMING_HEADERS = (b"content-length", b"transfer-encoding", b"connection")
+
+
+class Request:
+    """One HTTP request and its response, as a resource sees them."""
+
+    # Twisted's class attributes, for code that reads them before a request exists.
+    code: int = http.OK
+    code_message: bytes = b"OK"
+    finished: bool = False
+    startedWriting: bool = False
+    sentLength: int = 0
+    etag: bytes | None = None
+    lastModified: int | None = None
+
+    def __init__(self, channel: Connection, head: RequestHead, content: BinaryIO, site: Site):
+        self.channel = channel
+        self.site = site
+        self.method = head.method
+        self.uri = target = head.target
+        self.clientproto = b"HTTP/" + head.http_version
+        self.content = content
+        self.requestHeaders = Headers._from_pairs(head.headers)
+        self.responseHeaders = Headers()
+        self.cookies: list[bytes] = []
+        self.prepath: list[bytes] = []
+        self.sitepath: list[bytes] = []
+        self.started = time.time()
+        self._head = head
+        self._args: dict[bytes, list[bytes]] | None = None
+        self._cookies_in: dict[bytes, bytes] | None = None
+        self._finish_waiters: list[asyncio.Future[None]] | None = None
+        self._disconnected = False
+        self._task: asyncio.Task[None] | None = None
+        self._producer: Any = None
+        self._write_waiter: asyncio.Future[None] | None = None
+        self.host: Address = channel.host
+        self.client: Address = channel.peer
+        question = target.find(b"?")
+        if question >= 0:
+            self._query = target[question + 1 :]
+            target = target[:question]
+        else:
+            self._query = b""
+        if target[:1] != b"/" and target != b"*":
+            # absolute-form (http://host/path): the path is what follows the authority.
+            slash = target.find(b"/", target.find(b"//") + 2)
+            target = target[slash:] if slash >= 0 else b"/"
+        self.path = target
+        segments = target[1:].split(b"/")
+        if b"%" in target:
+            segments = [unquote_to_bytes(segment) for segment in segments]
+        self.postpath = segments
+
+    # -- request data ----------------------------------------------------------------------
+
+    @property
+    def args(self) -> dict[bytes, list[bytes]]:
+        """Query arguments, merged with urlencoded or multipart form fields of the body."""
+        args = self._args
+        if args is None:
+            args = parse_query(self._query) if self._query else {}
+            if self.method == b"POST":
+                content_type = self.requestHeaders.getRawHeaders(b"content-type")
+                if content_type:
+                    # As in Twisted, a form field replaces a query argument of the same name.
+                    args.update(parse_form(content_type[-1], self.content))
+            self._args = args
+        return args
+
+    @args.setter
+    def args(self, value: dict[bytes, list[bytes]]) -> None:
+        self._args = value
+
+    @property
+    def received_cookies(self) -> dict[bytes, bytes]:
+        """Cookies the client sent."""
+        cookies = self._cookies_in
+        if cookies is None:
+            values = self.requestHeaders.getRawHeaders(b"cookie")
+            cookies = self._cookies_in = parse_cookies(values) if values else {}
+        return cookies
+
+    @received_cookies.setter
+    def received_cookies(self, value: dict[bytes, bytes]) -> None:
+        self._cookies_in = value
+
+    def getHeader(self, key: bytes | str) -> Any:
+        """The last value of the request header ``key``, or None."""
+        values = self.requestHeaders.getRawHeaders(key)
+        return values[-1] if values else None
+
+    def getAllHeaders(self) -> dict[bytes, bytes]:
+        """Every request header, lowercased name to last value."""
+        return {
+            name.lower(): values[-1] for name, values in self.requestHeaders.getAllRawHeaders()
+        }
+
+    def getCookie(self, key: bytes) -> bytes | None:
+        return self.received_cookies.get(key)
+
+    def getUser(self) -> bytes:
+        """The user name of Basic credentials, or b""."""
+        credentials = parse_basic_auth(self.getHeader(b"authorization"))
+        return credentials[0] if credentials else b""
+
+    def getPassword(self) -> bytes:
+        """The password of Basic credentials, or b""."""
+        credentials = parse_basic_auth(self.getHeader(b"authorization"))
+        return credentials[1] if credentials else b""
+
+    def getClientAddress(self) -> Address:
+        return self.client
+
+    def getClientIP(self) -> str | None:
+        client = self.client
+        return client.host if not isinstance(client, UNIXAddress) else None
+
+    def getHost(self) -> Address:
+        return self.host
+
+    def setHost(self, host: bytes, port: int, ssl: bool = False) -> None:
+        """Pretend the request came to ``host:port``, as behind a proxy."""
+        self._forced_secure = ssl
+        self.requestHeaders.setRawHeaders(b"host", [host if port in (80, 443) else b"%s:%d" % (host, port)])
+        self.host = IPv4Address("TCP", host.decode("ascii"), port)
+
+    def isSecure(self) -> bool:
+        return bool(getattr(self, "_forced_secure", False) or self.channel.secure)
+
+    def getRequestHostname(self) -> bytes:
+        """The Host header's name without the port, else the address the request came to."""
+        host = self.getHeader(b"host")
+        if host:
+            if host[:1] == b"[":
+                return bytes(host.split(b"]", 1)[0] + b"]")
+            return bytes(host.split(b":", 1)[0])
+        address = self.host
+        if isinstance(address, UNIXAddress):
+            return b"localhost"
+        return address.host.encode("ascii")
+
+    def prePathURL(self) -> bytes:
+        """The URL of the resource that is rendering (scheme, host, port and prepath)."""
+        secure = self.isSecure()
+        address = self.host
+        port = getattr(address, "port", None)
+        if isinstance(address, UNIXAddress) or port is None:
+            host = self.getHeader(b"host") or b"localhost"
+            hostport = b""
+            hostname = bytes(host)
+        else:
+            hostname = self.getRequestHostname()
+            hostport = b"" if port == (443 if secure else 80) else b":%d" % port
+        path = b"/".join(quote_from_bytes(segment, safe="").encode() for segment in self.prepath)
+        return b"http%s://%s%s/%s" % (b"s" if secure else b"", hostname, hostport, path)
+
+    def URLPath(self) -> URLPath:
+        return URLPath.fromBytes(self.prePathURL())
+
+    def rememberRootURL(self) -> None:
+        self.appRootURL = self.prePathURL()
+
+    def getRootURL(self) -> bytes | None:
+        return getattr(self, "appRootURL", None)
+
+    # -- response --------------------------------------------------------------------------
+
+    def setResponseCode(self, code: int, message: bytes | None = None) -> None:
+        """Set the status; ``message`` defaults to the standard reason phrase."""
+        if not isinstance(code, int):
+            raise TypeError(f"HTTP response code must be int, not {type(code).__name__}")
+        if message is not None and (b"\r" in message or b"\n" in message):
+            raise ValueError("the reason phrase must not contain CR or LF")
+        self.code = code
+        self.code_message = message if message else http.RESPONSES.get(code, b"Unknown Status")
+
+    def setHeader(self, name: bytes | str, value: bytes | str) -> None:
+        """Set a response header, replacing any value it had; CR, LF or NUL raise ValueError."""
+        self.responseHeaders.setRawHeaders(name, [value])
+
+    def redirect(self, url: bytes) -> None:
+        """Answer 302 Found with ``url`` as the Location."""
+        self.setResponseCode(http.FOUND)
+        self.setHeader(b"location", url)
+
+    def addCookie(self, k: bytes | str, v: bytes | str, **kwargs: Any) -> None:
+        """Add a Set-Cookie header (expires, domain, path, max_age, comment, secure,
+        httpOnly, sameSite)."""
+        self.cookies.append(format_set_cookie(k, v, **kwargs))
+
+    def setLastModified(self, when: float) -> object | None:
+        """Note the resource's modification time; return CACHED if the client's copy is fresh."""
+        when = int(-(-when // 1))
+        if self.lastModified is None or self.lastModified < when:
+            self.lastModified = when
+        since = self.getHeader(b"if-modified-since")
+        if since and self.getHeader(b"if-none-match") is None:
+            try:
+                modified_since = http.stringToDatetime(since.split(b";", 1)[0])
+            except ValueError:
+                return None
+            if modified_since >= self.lastModified:
+                self.setResponseCode(http.NOT_MODIFIED)
+                return http.CACHED
+        return None
+
+    def setETag(self, etag: bytes) -> object | None:
+        """Note the entity tag (quotes included); return CACHED if it matches If-None-Match.
+
+        A match answers 304 to GET and HEAD and 412 to other methods.
+        """
+        if etag:
+            self.etag = etag
+        tags = self.getHeader(b"if-none-match")
+        if tags is None:
+            return None
+        candidates = [tag.strip() for tag in tags.split(b",")]
+        weak = etag[2:] if etag.startswith(b"W/") else etag
+        if b"*" in candidates or any(
+            (tag[2:] if tag.startswith(b"W/") else tag) == weak for tag in candidates
+        ):
+            cached = self.method in (b"GET", b"HEAD")
+            self.setResponseCode(http.NOT_MODIFIED if cached else http.PRECONDITION_FAILED)
+            return http.CACHED
+        return None
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as part of the body; the status and headers go first."""
+        if self.finished:
+            raise RuntimeError("Request.write called on a request after Request.finish")
+        if self._disconnected:
+            return
+        if not self.startedWriting:
+            self.startedWriting = True
+            headers, content_length, close = self._response_headers()
+            self._body_allowed = self.channel.send_head(
+                self.code, self.code_message, headers, content_length, close
+            )
+        if data:
+            if not isinstance(data, bytes):
+                raise TypeError(f"Request.write takes bytes, not {type(data).__name__}")
+            self.sentLength += len(data)
+            if self._body_allowed:
+                self.channel.send_body(data)
+
+    def finish(self) -> None:
+        """End the response.  After the client went away this does nothing."""
+        if self._disconnected:
+            return
+        if self.finished:
+            raise RuntimeError("Request.finish called on a request after Request.finish")
+        if not self.startedWriting:
+            self._send(b"")
+            return
+        self.finished = True
+        self.channel.finish_response(time.monotonic())
+        self._done(None)
+
+    def notifyFinish(self) -> asyncio.Future[None]:
+        """A future that completes when the response is finished, or fails if the client
+        goes away first."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.finished:
+            future.set_result(None)
+        elif self._disconnected:
+            future.set_exception(ConnectionError("connection lost before the response finished"))
+        else:
+            if self._finish_waiters is None:
+                self._finish_waiters = []
+            self._finish_waiters.append(future)
+        return future
+
+    async def drain(self) -> None:
+        """Wait until the client reads enough for writing to go on (hive's own addition)."""
+        if self._disconnected:
+            raise ConnectionError("connection lost")
+        if not self.channel.write_paused:
+            return
+        if self._write_waiter is None:
+            self._write_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._write_waiter)
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Twisted's producer protocol: a streaming producer is paused and resumed with
+        the client's reading; a pull producer is asked for more whenever writing may go on."""
+        if self._producer is not None:
+            raise RuntimeError("a producer is already registered")
+        self._producer = producer
+        self._streaming = streaming
+        if self.channel.write_paused:
+            if streaming:
+                producer.pauseProducing()
+        elif not streaming:
+            asyncio.get_running_loop().call_soon(self._pull)
+
+    def unregisterProducer(self) -> None:
+        self._producer = None
+
+    def _pull(self) -> None:
+        producer = self._producer
+        if producer is not None and not self._streaming and not self._disconnected:
+            producer.resumeProducing()
+            if self._producer is producer and not self.channel.write_paused and not self.finished:
+                asyncio.get_running_loop().call_soon(self._pull)
+
+    # -- called by the connection ------------------------------------------------------------
+
+    def connectionLost(self, reason: BaseException) -> None:
+        """The client went away before the response was finished."""
+        self._disconnected = True
+        waiter, self._write_waiter = self._write_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("connection lost"))
+        producer = self._producer
+        if producer is not None:
+            self._producer = None
+            producer.stopProducing()
+        self._done(reason if isinstance(reason, Exception) else ConnectionError(str(reason)))
+
+    def writing_paused(self) -> None:
+        producer = self._producer
+        if producer is not None and self._streaming:
+            producer.pauseProducing()
+
+    def writing_resumed(self) -> None:
+        waiter, self._write_waiter = self._write_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        producer = self._producer
+        if producer is not None:
+            if self._streaming:
+                producer.resumeProducing()
+            else:
+                self._pull()
+
+    # -- processing ----------------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Find the resource for this request and render it."""
+        try:
+            resource = self.site.getResourceFor(self)
+            if isawaitable(resource):
+                self._run(self._render_async(resource))
+                return
+            self.render(resource)
+        except Exception as exc:
+            self._fail(exc)
+
+    def render(self, resource: IResource) -> None:
+        """Render ``resource`` and send what it returns."""
+        try:
+            body = resource.render(self)
+        except UnsupportedMethod as exc:
+            body = self._not_allowed(resource, exc)
+        if type(body) is bytes:
+            self._send(body)
+        elif body is NOT_DONE_YET:
+            return
+        elif isawaitable(body):
+            self._run(self._finish_async(body))
+        else:
+            self._send_bad_result(resource, body)
+
+    def _send(self, body: bytes) -> None:
+        """Send a whole response whose body is ``body``: one write for everything."""
+        if self._disconnected:
+            return
+        if self.startedWriting:
+            # Twisted allows write() calls and then returning the rest of the body.
+            self.write(body)
+            self.finish()
+            return
+        self.finished = self.startedWriting = True
+        headers, content_length, close = self._response_headers()
+        channel = self.channel
+        now = time.monotonic()
+        if self.method == b"HEAD" and not body and content_length is not None:
+            # A HEAD answered without a body keeps the length the resource declared.
+            channel.send_head(self.code, self.code_message, headers, content_length, close)
+            channel.finish_response(now)
+        else:
+            self.sentLength = len(body)
+            channel.respond(self.code, self.code_message, headers, body, now, close)
+        self._done(None)
+
+    async def _render_async(self, resource: Awaitable[Any]) -> None:
+        self.render(await resource)
+
+    async def _finish_async(self, body: Awaitable[Any]) -> None:
+        result = await body
+        if type(result) is bytes:
+            self._send(result)
+        elif result is not NOT_DONE_YET:
+            self._send_bad_result(None, result)
+
+    def _run(self, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:
+                self._fail(exc)
+
+        self._task = asyncio.get_running_loop().create_task(guarded())
+
+    def _not_allowed(self, resource: IResource, exc: UnsupportedMethod) -> bytes:
+        allowed = exc.allowedMethods or list(allowed_methods(type(resource)))
+        self.setHeader(b"allow", b", ".join(allowed))
+        method = self.method.decode("latin-1")
+        page = ErrorPage(http.NOT_ALLOWED, "Method Not Allowed", f"Not allowed: {method}.")
+        return page.render(self)
+
+    def _send_bad_result(self, resource: object, body: object) -> None:
+        self._fail(TypeError(f"{resource!r}.render returned {body!r}, not bytes or NOT_DONE_YET"))
+
+    def _fail(self, exc: Exception) -> None:
+        if self._disconnected or self.finished:
+            log.error("error after the response was over", exc_info=exc)
+            return
+        if isinstance(exc, FormError):
+            exc = Error(http.BAD_REQUEST, str(exc).encode("utf-8", "replace"))
+        if isinstance(exc, Error) and not self.startedWriting:
+            detail = exc.message.decode("latin-1") if exc.message else ""
+            page = ErrorPage(exc.status, http.RESPONSES.get(exc.status, b"Error").decode(), detail)
+            self.responseHeaders = Headers()
+            self.cookies = []
+            self._send(page.render(self))
+            return
+        self.processingFailed(exc)
+
+    def processingFailed(self, reason: BaseException) -> None:
+        """Log ``reason``; answer 500, or cut the connection if the response had begun."""
+        log.error(
+            "error processing %s %s",
+            self.method.decode("latin-1"),
+            self.uri.decode("latin-1"),
+            exc_info=reason,
+        )
+        if self.startedWriting:
+            self.finished = True
+            self.channel.abort_response()
+            self._done(reason if isinstance(reason, Exception) else None)
+            return
+        if self.site.displayTracebacks:
+            detail = "".join(traceback.format_exception(reason))
+            body = (
+                "<html><head><title>500 Internal Server Error</title></head><body>"
+                "<h1>Internal Server Error</h1><pre>%s</pre></body></html>\n" % escape(detail)
+            ).encode("utf-8")
+        else:
+            body = (
+                b"<html><head><title>500 Internal Server Error</title></head><body>"
+                b"<h1>Internal Server Error</h1><p>An error occurred rendering the requested"
+                b" page. More information is in the server's log.</p></body></html>\n"
+            )
+        self.responseHeaders = Headers({b"content-type": [b"text/html; charset=utf-8"]})
+        self.cookies = []
+        self.setResponseCode(http.INTERNAL_SERVER_ERROR)
+        self._send(body)
+
+    def _response_headers(self) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
+        """The header list to send, the declared Content-Length and whether to close."""
+        site = self.site
+        response = self.responseHeaders
+        headers = site._fixed_headers()
+        content_length: int | None = None
+        close = False
+        if (
+            response.hasHeader(b"content-length")
+            or response.hasHeader(b"connection")
+            or response.hasHeader(b"transfer-encoding")
+        ):
+            for name, value in response._wire_items():
+                lowered = name.lower()
+                if lowered == b"content-length":
+                    if value.isdigit():
+                        content_length = int(value)
+                elif lowered == b"connection":
+                    close = close or b"close" in value.lower()
+                elif lowered != b"transfer-encoding":
+                    headers.append((name, value))
+        else:
+            headers.extend(response._wire_items())
+        if self.etag is not None:
+            headers.append((b"ETag", self.etag))
+        if self.lastModified is not None:
+            headers.append((b"Last-Modified", http.datetimeToString(self.lastModified)))
+        for cookie in self.cookies:
+            headers.append((b"Set-Cookie", cookie))
+        return headers, content_length, close
+
+    def _done(self, reason: Exception | None) -> None:
+        waiters, self._finish_waiters = self._finish_waiters, None
+        if waiters:
+            for waiter in waiters:
+                if waiter.done():
+                    continue
+                if reason is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(reason)
+        self.site.log(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} at 0x{id(self):x} method={self.method.decode('latin-1')}"
+            f" uri={self.uri.decode('latin-1')} clientproto={self.clientproto.decode()}>"
+        )
+
+
+class Site:
+    """Serves a resource tree: the request handler of every connection.
+
+    ``displayTracebacks`` shows tracebacks on 500 pages (off by default: they leak
+    internals).  ``server_header`` is the Server header's value (b"" for none), and
+    ``access_log`` where access log lines go (None for nowhere).
+    """
+
+    requestFactory: Callable[..., Request] = Request
+    displayTracebacks: bool = False
+
+    def __init__(
+        self,
+        resource: IResource,
+        requestFactory: Callable[..., Request] | None = None,
+        *,
+        server_header: bytes = version,
+        access_log: AccessLog | None = None,
+    ) -> None:
+        self.resource = resource
+        if requestFactory is not None:
+            self.requestFactory = requestFactory
+        self.server_header = server_header
+        self.access_log = access_log
+        self._date_second = -1
+        self._date_headers: list[tuple[bytes, bytes]] = []
+
+    def __call__(self, head: RequestHead, body: BinaryIO, channel: Connection) -> Request:
+        """Start answering a complete request on ``channel``."""
+        request = self.requestFactory(channel, head, body, self)
+        request.process()
+        return request
+
+    def getResourceFor(self, request: Request) -> Any:
+        """The resource that renders ``request``; an awaitable if a getChild is async."""
+        request.site = self
+        request.sitepath = request.prepath[:]
+        resource: Any = self.resource
+        postpath = request.postpath
+        prepath = request.prepath
+        while postpath and not resource.isLeaf:
+            name = postpath.pop(0)
+            prepath.append(name)
+            resource = resource.getChildWithDefault(name, request)
+            if not isinstance(resource, Resource) and isawaitable(resource):
+                return _traverse_async(resource, request)
+        return resource
+
+    def _fixed_headers(self) -> list[tuple[bytes, bytes]]:
+        """Server and Date, the headers of every response; the date is made once a second."""
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_second = now
+            fixed = [(b"Date", http.datetimeToString(now))]
+            if self.server_header:
+                fixed.insert(0, (b"Server", self.server_header))
+            self._date_headers = fixed
+        return self._date_headers[:]
+
+    def log(self, request: Request) -> None:
+        """Write the access log line of a finished request."""
+        access_log = self.access_log
+        if access_log is None:
+            return
+        client = request.client
+        headers = request.requestHeaders
+        referer = headers.getRawHeaders(b"referer")
+        agent = headers.getRawHeaders(b"user-agent")
+        access_log.log(
+            combined_line(
+                host=client.host if not isinstance(client, UNIXAddress) else "-",
+                user=None,
+                when=request.started,
+                method=request.method,
+                uri=request.uri,
+                version=request.clientproto,
+                status=request.code,
+                length=request.sentLength,
+                referer=referer[-1] if referer else None,
+                user_agent=agent[-1] if agent else None,
+            )
+        )
+
+
+async def _traverse_async(pending: Awaitable[Any], request: Request) -> Any:
+    """Go on walking the tree once an ``async def getChild`` gives its answer."""
+    resource = await pending
+    postpath = request.postpath
+    while postpath and not resource.isLeaf:
+        name = postpath.pop(0)
+        request.prepath.append(name)
+        resource = resource.getChildWithDefault(name, request)
+        if not isinstance(resource, Resource) and isawaitable(resource):
+            resource = await resource
+    return resource
+

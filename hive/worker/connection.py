@@ -1,0 +1,475 @@
+"""One HTTP/1.1 connection, sans-IO: keep-alive, pipelining, deadlines, limits, backpressure.
+
+The driver (hive.worker.serve) hands this object the bytes it reads and the time; the
+object parses them with an engine, collects each request's body, hands complete requests
+to a handler, and writes responses through a `Transport` (an asyncio transport, or a list
+in tests).  It never reads a clock or touches the event loop.
+
+One exchange at a time: a pipelined request waits until the response before it is
+finished, so responses leave in the order requests came.  While an exchange is under way,
+reading stops once `max_pipeline_bytes` more have arrived, and while the client does not
+read, the exchange is told to pause (`writing_paused`): memory per connection stays bounded.
+
+Deadlines are plain numbers compared to `now` in `check_deadlines`, which the driver calls
+about once a second for every connection:
+
+    waiting for      deadline                       on expiry
+    a request        keep_alive_timeout after idle  close quietly
+    the rest of a    head_timeout after its first   408, close
+      request head     byte
+    body bytes       body_timeout after the last    408, close
+    the client to    send_timeout after writing     abort
+      read             paused
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, BinaryIO, Protocol, cast
+
+from hive.engine import (
+    BodyData,
+    EndOfMessage,
+    Engine,
+    Event,
+    ProtocolError,
+    RequestHead,
+    ResponsePlan,
+    plan_response,
+)
+from hive.http import RESPONSES
+
+__all__ = ["Connection", "ConnectionLimits", "Exchange", "RequestHandler", "Transport"]
+
+log = logging.getLogger("hive.connection")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """Limits and timeouts for one connection; times in seconds."""
+
+    #: Largest request body; a larger Content-Length gets 413 before the body is read.
+    #: 64 MiB: nginx's 1 MiB default is too small for an application server, gunicorn has none.
+    max_body_size: int = 64 * 1024 * 1024
+    #: Bodies up to this size stay in memory; larger ones spool to a temporary file.
+    spool_threshold: int = 1024 * 1024
+    #: Bytes of further pipelined requests read ahead while a response is under way.
+    max_pipeline_bytes: int = 64 * 1024
+    #: From the first byte of a request head to its end (nginx: client_header_timeout 60 s).
+    head_timeout: float = 10.0
+    #: Between two reads of a request body (nginx: client_body_timeout 60 s).
+    body_timeout: float = 30.0
+    #: An idle keep-alive connection is closed after this (nginx 75 s, gunicorn 2 s).
+    keep_alive_timeout: float = 15.0
+    #: A client that reads nothing of a paused response for this long is cut off (nginx 60 s).
+    send_timeout: float = 60.0
+
+
+class Transport(Protocol):
+    """What a connection writes through: the subset of asyncio.Transport it uses."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class Exchange(Protocol):
+    """A request being answered, as the connection sees it (hive.server.Request)."""
+
+    def connectionLost(self, reason: BaseException) -> None:
+        """The client went away before the response was finished."""
+        ...
+
+    def writing_paused(self) -> None:
+        """The client is not reading; stop writing until `writing_resumed`."""
+        ...
+
+    def writing_resumed(self) -> None: ...
+
+
+class RequestHandler(Protocol):
+    """Takes a complete request and starts answering it (hive.server.Site)."""
+
+    def __call__(self, head: RequestHead, body: BinaryIO, channel: Connection) -> Exchange: ...
+
+
+class _Wait(Enum):
+    IDLE = "idle"
+    HEAD = "head"
+    BODY = "body"
+    EXCHANGE = "exchange"
+    CLOSED = "closed"
+
+
+class ConnectionLost(ConnectionError):
+    """The client closed the connection before the response was finished."""
+
+
+_NO_DEADLINE = float("inf")
+#: Bodies up to this size are joined with the head into one write; larger ones are not copied.
+_JOIN_LIMIT = 64 * 1024
+_IDLE_HEAD = RequestHead(b"GET", b"/", b"1.1", [], False, False, 0)
+
+
+class Connection:
+    """The server side of one HTTP/1.1 connection."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        handler: RequestHandler,
+        transport: Transport,
+        limits: ConnectionLimits,
+        now: float,
+        *,
+        peer: Any = None,
+        host: Any = None,
+        secure: bool = False,
+    ) -> None:
+        #: The client's and the server's address (hive.address objects).
+        self.peer = peer
+        self.host = host
+        #: The connection came over TLS.
+        self.secure = secure
+        self.engine = engine
+        self.handler = handler
+        self.transport = transport
+        self.limits = limits
+        self._pending: deque[Event] = deque()
+        self._wait = _Wait.IDLE
+        self._deadline = now + limits.keep_alive_timeout
+        self._head: RequestHead | None = None
+        self._body: BinaryIO | None = None
+        self._body_size = 0
+        self._exchange: Exchange | None = None
+        self._plan: ResponsePlan | None = None
+        self._remaining: int | None = None
+        self._read_ahead = 0
+        self._reading = True
+        self._write_paused = False
+        self._closing = False
+        self._peer_eof = False
+        self._processing = False
+        #: Requests answered on this connection.
+        self.requests = 0
+
+    # -- from the driver ---------------------------------------------------------------
+
+    def data_received(self, data: bytes, now: float) -> None:
+        """Bytes arrived from the client."""
+        wait = self._wait
+        if wait is _Wait.CLOSED:
+            return
+        if wait is _Wait.IDLE:
+            self._wait = _Wait.HEAD
+            self._deadline = now + self.limits.head_timeout
+        elif wait is _Wait.BODY:
+            self._deadline = now + self.limits.body_timeout
+        elif wait is _Wait.EXCHANGE:
+            self._read_ahead += len(data)
+            if self._read_ahead > self.limits.max_pipeline_bytes:
+                self._pause_reading()
+        self._pending.extend(self.engine.feed(data))
+        self._process(now)
+
+    def eof_received(self) -> bool:
+        """The client closed its side; return True to keep ours open for the answer."""
+        self._peer_eof = True
+        if self._wait is _Wait.EXCHANGE or self._pending:
+            return True
+        self._close()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The transport is closed; whatever was under way is abandoned."""
+        self._wait = _Wait.CLOSED
+        self._deadline = _NO_DEADLINE
+        self._pending.clear()
+        self._drop_body()
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.connectionLost(exc or ConnectionLost("connection closed by client"))
+
+    def pause_writing(self, now: float) -> None:
+        """The transport's buffer is full."""
+        self._write_paused = True
+        if self._wait is _Wait.EXCHANGE:
+            self._deadline = now + self.limits.send_timeout
+            if self._exchange is not None:
+                self._exchange.writing_paused()
+
+    def resume_writing(self) -> None:
+        """The transport's buffer drained."""
+        self._write_paused = False
+        if self._wait is _Wait.EXCHANGE:
+            self._deadline = _NO_DEADLINE
+            if self._exchange is not None:
+                self._exchange.writing_resumed()
+
+    def check_deadlines(self, now: float) -> None:
+        """Act on an expired deadline."""
+        if now < self._deadline:
+            return
+        wait = self._wait
+        if wait is _Wait.IDLE:
+            self._close()
+        elif wait is _Wait.HEAD or wait is _Wait.BODY:
+            self._send_error(408)
+        elif wait is _Wait.EXCHANGE:
+            log.info("client read nothing for %.0f s; closing", self.limits.send_timeout)
+            self._wait = _Wait.CLOSED
+            self._deadline = _NO_DEADLINE
+            self.transport.abort()
+
+    def drain(self) -> None:
+        """Finish what is under way, then close; close at once if idle."""
+        self._closing = True
+        if self._wait is _Wait.IDLE and not self._pending:
+            self._close()
+
+    @property
+    def idle(self) -> bool:
+        """No request is being received or answered."""
+        return self._wait is _Wait.IDLE
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    # -- parsing -------------------------------------------------------------------------
+
+    def _process(self, now: float) -> None:
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            pending = self._pending
+            while pending and self._wait is not _Wait.EXCHANGE and self._wait is not _Wait.CLOSED:
+                event = pending.popleft()
+                if type(event) is RequestHead:
+                    self._start_request(event, now)
+                elif type(event) is BodyData:
+                    self._receive_body(event.data)
+                elif type(event) is EndOfMessage:
+                    self._dispatch()
+                elif type(event) is ProtocolError:
+                    log.debug("protocol error: %s", event.reason)
+                    self._send_error(event.status)
+        finally:
+            self._processing = False
+
+    def _start_request(self, head: RequestHead, now: float) -> None:
+        self._head = head
+        length = head.content_length
+        if length is not None and length > self.limits.max_body_size:
+            self._send_error(413)
+            return
+        self._body_size = 0
+        if length == 0:
+            self._body = io.BytesIO()
+            return
+        if length is not None and length <= self.limits.spool_threshold:
+            self._body = io.BytesIO()
+        else:
+            spooled = tempfile.SpooledTemporaryFile(max_size=self.limits.spool_threshold)  # noqa: SIM115
+            self._body = cast(BinaryIO, spooled)
+        self._wait = _Wait.BODY
+        self._deadline = now + self.limits.body_timeout
+        if head.expect_continue and not self._pending:
+            self.transport.write(self.engine.informational(100, b"Continue"))
+
+    def _receive_body(self, data: bytes) -> None:
+        self._body_size += len(data)
+        if self._body_size > self.limits.max_body_size:
+            self._send_error(413)
+            return
+        assert self._body is not None
+        self._body.write(data)
+
+    def _dispatch(self) -> None:
+        head, body = self._head, self._body
+        assert head is not None and body is not None
+        self._body = None
+        body.seek(0)
+        self._wait = _Wait.EXCHANGE
+        self._deadline = _NO_DEADLINE
+        self._read_ahead = 0
+        self.requests += 1
+        exchange = self.handler(head, body, self)
+        if self._wait is _Wait.EXCHANGE and self._head is head:
+            self._exchange = exchange
+            if self._write_paused:
+                exchange.writing_paused()
+
+    # -- responding (called by the exchange) ----------------------------------------------
+
+    def send_head(
+        self,
+        status: int,
+        reason: bytes,
+        headers: list[tuple[bytes, bytes]],
+        content_length: int | None,
+        close: bool = False,
+    ) -> bool:
+        """Send the status line and headers; return whether a body may follow.
+
+        ``headers`` must not carry Content-Length, Transfer-Encoding or Connection:
+        framing is decided here from ``content_length`` and ``close``.
+        """
+        plan = self._plan_response(status, reason, headers, content_length, close)
+        self._remaining = plan.content_length if plan.body_allowed else None
+        if self._wait is not _Wait.CLOSED:
+            self.transport.write(self.engine.start_response(plan))
+        return plan.body_allowed
+
+    def _plan_response(
+        self,
+        status: int,
+        reason: bytes,
+        headers: list[tuple[bytes, bytes]],
+        content_length: int | None,
+        close: bool,
+    ) -> ResponsePlan:
+        head = self._head
+        assert head is not None and self._plan is None
+        closing = close or self._closing or (self._peer_eof and not self._pending)
+        plan = plan_response(head, status, reason, headers, content_length, closing=closing)
+        self._plan = plan
+        return plan
+
+    def send_body(self, data: bytes) -> None:
+        """Send a piece of the body; past a declared Content-Length, the rest is dropped."""
+        plan = self._plan
+        assert plan is not None
+        if not plan.body_allowed or not data or self._wait is _Wait.CLOSED:
+            return
+        remaining = self._remaining
+        if remaining is not None:
+            if len(data) > remaining:
+                log.error("response body longer than its Content-Length; extra bytes dropped")
+                data = data[:remaining]
+                if not data:
+                    return
+            self._remaining = remaining - len(data)
+        self.transport.write(self.engine.body(data))
+
+    def respond(
+        self,
+        status: int,
+        reason: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        now: float,
+        close: bool = False,
+    ) -> None:
+        """Send a whole response at once: one write for head, body and end."""
+        plan = self._plan_response(status, reason, headers, len(body), close)
+        if self._wait is _Wait.CLOSED:
+            self._plan = None
+            self._exchange = None
+            return
+        engine = self.engine
+        head = engine.start_response(plan)
+        if not plan.body_allowed or not body:
+            self.transport.write(head + engine.end_response())
+        elif len(body) <= _JOIN_LIMIT:
+            self.transport.write(head + engine.body(body) + engine.end_response())
+        else:
+            self.transport.write(head)
+            self.transport.write(engine.body(body))
+            self.transport.write(engine.end_response())
+        self._after_response(plan, now)
+
+    def finish_response(self, now: float) -> None:
+        """The response is complete: go on with the next request or close."""
+        plan = self._plan
+        assert plan is not None
+        if self._wait is _Wait.CLOSED:
+            self._plan = None
+            self._exchange = None
+            return
+        if self._remaining:
+            # Fewer bytes than declared: the client cannot find the next response's start.
+            log.error("response body shorter than its Content-Length; closing the connection")
+            self._plan = None
+            self._exchange = None
+            self._close()
+            return
+        self.transport.write(self.engine.end_response())
+        self._after_response(plan, now)
+
+    def _after_response(self, plan: ResponsePlan, now: float) -> None:
+        self._plan = None
+        self._exchange = None
+        self._head = None
+        if not plan.keep_alive:
+            self._close()
+            return
+        self._pending.extend(self.engine.next_cycle())
+        if self._peer_eof and not self._pending:
+            self._close()
+            return
+        self._wait = _Wait.IDLE
+        self._deadline = now + self.limits.keep_alive_timeout
+        if not self._reading:
+            self._reading = True
+            self.transport.resume_reading()
+        if self._closing and not self._pending:
+            self._close()
+            return
+        self._process(now)
+
+    def abort_response(self) -> None:
+        """The response cannot be completed (an error after the head was sent): cut it off."""
+        self._plan = None
+        self._exchange = None
+        if self._wait is not _Wait.CLOSED:
+            self._wait = _Wait.CLOSED
+            self._deadline = _NO_DEADLINE
+            self.transport.abort()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _send_error(self, status: int) -> None:
+        """Answer ``status`` with a short page and close: the connection's own errors."""
+        self._drop_body()
+        self._pending.clear()
+        reason = RESPONSES.get(status, b"Error")
+        page = b"<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body></html>\n" % (
+            status,
+            reason,
+            status,
+            reason,
+        )
+        headers = [(b"Content-Type", b"text/html; charset=utf-8")]
+        head = self._head if self._head is not None else _IDLE_HEAD
+        plan = plan_response(head, status, reason, headers, len(page), closing=True)
+        data = self.engine.start_response(plan)
+        if plan.body_allowed:
+            data += self.engine.body(page)
+        self.transport.write(data)
+        self._close()
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.transport.pause_reading()
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def _close(self) -> None:
+        if self._wait is not _Wait.CLOSED:
+            self._wait = _Wait.CLOSED
+            self._deadline = _NO_DEADLINE
+            self._drop_body()
+            self.transport.close()

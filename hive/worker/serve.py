@@ -1,0 +1,148 @@
+"""The asyncio driver: sockets in, `Connection` objects fed, deadlines swept.
+
+`Server` serves a Site on listening sockets inside a running event loop; it is also the
+way to run hive inside an existing asyncio program::
+
+    server = Server(site, config)
+    await server.start(sockets)
+    ...
+    await server.shutdown(timeout=30)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any
+
+from hive.address import address_from_sockaddr
+from hive.config import Config
+from hive.engine import EngineFactory, HeadLimits, get_engine
+from hive.worker.connection import Connection, ConnectionLimits, RequestHandler
+
+__all__ = ["Server"]
+
+log = logging.getLogger("hive.worker")
+
+# Python 3.13 unlinks a unix socket's path when its server closes; the path is not ours.
+_KEEP_PATH: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
+
+#: Deadlines are checked this often; a deadline is thus kept to within this many seconds.
+SWEEP_INTERVAL = 1.0
+
+
+class _HTTPProtocol(asyncio.Protocol):
+    """Forwards the transport's calls to a sans-IO Connection, with the loop's time."""
+
+    __slots__ = ("connection", "server", "time")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.time = server.loop.time
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self.server
+        sock = transport.get_extra_info("socket")
+        family = sock.family if sock is not None else socket.AF_INET
+        self.connection = Connection(
+            server.engine(server.head_limits),
+            server.handler,
+            transport,  # type: ignore[arg-type]
+            server.limits,
+            self.time(),
+            peer=address_from_sockaddr(family, transport.get_extra_info("peername")),
+            host=address_from_sockaddr(family, transport.get_extra_info("sockname")),
+        )
+        server.connections.add(self.connection)
+        if server.draining:
+            self.connection.drain()
+
+    def data_received(self, data: bytes) -> None:
+        self.connection.data_received(data, self.time())
+
+    def eof_received(self) -> bool:
+        return self.connection.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self.connection)
+        self.connection.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.connection.pause_writing(self.time())
+
+    def resume_writing(self) -> None:
+        self.connection.resume_writing()
+
+
+class Server:
+    """Serves one request handler (a Site) on listening sockets, in the running loop."""
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        config: Config,
+        *,
+        on_sweep: Any = None,
+    ) -> None:
+        self.handler = handler
+        self.loop = asyncio.get_running_loop()
+        self.engine: EngineFactory = get_engine(config.http)
+        self.head_limits: HeadLimits = config.head
+        self.limits: ConnectionLimits = config.connection
+        self.backlog = config.backlog
+        self.connections: set[Connection] = set()
+        self.draining = False
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._on_sweep = on_sweep
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        """Accept connections on ``sockets`` (bound and listening).
+
+        The loop gets a duplicate of each socket, so stopping here never closes the
+        listening socket itself: its owner (the supervisor) keeps the accept queue open.
+        """
+        for sock in sockets:
+            if sock.family == socket.AF_UNIX:
+                server = await self.loop.create_unix_server(
+                    lambda: _HTTPProtocol(self), sock=sock.dup(), backlog=self.backlog, **_KEEP_PATH
+                )
+            else:
+                server = await self.loop.create_server(
+                    lambda: _HTTPProtocol(self), sock=sock.dup(), backlog=self.backlog
+                )
+            self._servers.append(server)
+        self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for connection in list(self.connections):
+            connection.check_deadlines(now)
+        if self._on_sweep is not None:
+            self._on_sweep()
+        self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def stop_accepting(self) -> None:
+        """Stop taking new connections; the listening sockets stay open for others."""
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop accepting, let requests in flight finish (up to ``timeout``), close the rest."""
+        self.draining = True
+        self.stop_accepting()
+        for connection in list(self.connections):
+            connection.drain()
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.transport.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        if self._on_sweep is not None:
+            self._on_sweep()
