@@ -12,7 +12,7 @@ from hive.accesslog import AccessLog
 from hive.config import Config, ConfigError
 from hive.engine import HeadLimits
 from hive.loader import LoadError
-from hive.supervisor.listeners import ListenerError, bind_socket, parse_bind
+from hive.supervisor.listeners import ListenerError, bind_socket, close_listener, parse_bind
 from hive.worker.connection import ConnectionLimits
 
 __all__ = ["main"]
@@ -122,7 +122,7 @@ def run(app: str, binds: tuple[str, ...], no_access_log: bool, app_dir: str | No
         _fail(str(exc))
     finally:
         for sock in sockets:
-            sock.close()
+            close_listener(sock)
 
 
 def _setup_logging() -> None:

@@ -318,7 +318,7 @@ class Request:
             self._send(b"")
             return
         self.finished = True
-        self.channel.finish_response(time.monotonic())
+        self.channel.finish_response()
         self._done(None)
 
     def notifyFinish(self) -> asyncio.Future[None]:
@@ -438,14 +438,13 @@ class Request:
         self.finished = self.startedWriting = True
         headers, content_length, close = self._response_headers()
         channel = self.channel
-        now = time.monotonic()
         if self.method == b"HEAD" and not body and content_length is not None:
             # A HEAD answered without a body keeps the length the resource declared.
             channel.send_head(self.code, self.code_message, headers, content_length, close)
-            channel.finish_response(now)
+            channel.finish_response()
         else:
             self.sentLength = len(body)
-            channel.respond(self.code, self.code_message, headers, body, now, close)
+            channel.respond(self.code, self.code_message, headers, body, close)
         self._done(None)
 
     async def _render_async(self, resource: Awaitable[Any]) -> None:
@@ -554,6 +553,8 @@ class Request:
         return headers, content_length, close
 
     def _done(self, reason: Exception | None) -> None:
+        # As Twisted does: the body is gone once the exchange is over.
+        self.content.close()
         waiters, self._finish_waiters = self._finish_waiters, None
         if waiters:
             for waiter in waiters:

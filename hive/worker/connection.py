@@ -1,9 +1,9 @@
 """One HTTP/1.1 connection, sans-IO: keep-alive, pipelining, deadlines, limits, backpressure.
 
-The driver (hive.worker.serve) hands this object the bytes it reads and the time; the
-object parses them with an engine, collects each request's body, hands complete requests
+The driver (hive.worker.serve) hands this object the bytes it reads and the time (and a
+clock, read when the application finishes a response); the object parses them with an engine, collects each request's body, hands complete requests
 to a handler, and writes responses through a `Transport` (an asyncio transport, or a list
-in tests).  It never reads a clock or touches the event loop.
+in tests).  It never touches a socket or the event loop.
 
 One exchange at a time: a pipelined request waits until the response before it is
 finished, so responses leave in the order requests came.  While an exchange is under way,
@@ -30,6 +30,7 @@ import tempfile
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol, cast
 
 from hive.engine import (
@@ -129,6 +130,7 @@ class Connection:
         limits: ConnectionLimits,
         now: float,
         *,
+        clock: Callable[[], float],
         peer: Any = None,
         host: Any = None,
         secure: bool = False,
@@ -142,6 +144,7 @@ class Connection:
         self.handler = handler
         self.transport = transport
         self.limits = limits
+        self._clock = clock
         self._pending: deque[Event] = deque()
         self._wait = _Wait.IDLE
         self._deadline = now + limits.keep_alive_timeout
@@ -366,7 +369,6 @@ class Connection:
         reason: bytes,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
-        now: float,
         close: bool = False,
     ) -> None:
         """Send a whole response at once: one write for head, body and end."""
@@ -385,9 +387,9 @@ class Connection:
             self.transport.write(head)
             self.transport.write(engine.body(body))
             self.transport.write(engine.end_response())
-        self._after_response(plan, now)
+        self._after_response(plan, self._clock())
 
-    def finish_response(self, now: float) -> None:
+    def finish_response(self) -> None:
         """The response is complete: go on with the next request or close."""
         plan = self._plan
         assert plan is not None
@@ -403,7 +405,7 @@ class Connection:
             self._close()
             return
         self.transport.write(self.engine.end_response())
-        self._after_response(plan, now)
+        self._after_response(plan, self._clock())
 
     def _after_response(self, plan: ResponsePlan, now: float) -> None:
         self._plan = None

@@ -23,7 +23,9 @@ log = logging.getLogger("hive.worker")
 def load_site(config: Config, access_log: AccessLog | None) -> Site:
     """Import the application named by ``config.app`` and set it up as a Site."""
     target = load_target(config.app, app_dir=config.app_dir)
-    site: Site = resolve_site(target, site_type=Site, resource_type=Resource, make_site=Site)
+    site: Site = resolve_site(
+        target, site_type=Site, resource_type=Resource, make_site=Site, spec=config.app
+    )
     site.displayTracebacks = site.displayTracebacks or config.display_tracebacks
     site.server_header = config.server_header.encode("latin-1")
     site.access_log = access_log

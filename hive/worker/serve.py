@@ -52,6 +52,7 @@ class _HTTPProtocol(asyncio.Protocol):
             transport,  # type: ignore[arg-type]
             server.limits,
             self.time(),
+            clock=self.time,
             peer=address_from_sockaddr(family, transport.get_extra_info("peername")),
             host=address_from_sockaddr(family, transport.get_extra_info("sockname")),
         )

@@ -78,13 +78,17 @@ class Harness:
             self.transport,
             limits or ConnectionLimits(),
             now,
+            clock=lambda: self.now,
             peer=IPv4Address("TCP", "192.0.2.7", 5555),
             host=IPv4Address("TCP", "127.0.0.1", 8080),
         )
         self._read = 0
+        self.now = now
 
-    def send(self, data: bytes, now: float = 0.0) -> None:
-        self.connection.data_received(data, now)
+    def send(self, data: bytes, now: float | None = None) -> None:
+        if now is not None:
+            self.now = now
+        self.connection.data_received(data, self.now)
 
     def responses(self, method: str = "GET") -> list[Response]:
         """Every complete response written since the last call."""

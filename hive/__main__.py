@@ -1,0 +1,5 @@
+"""``python -m hive``: the same as the ``hive`` command."""
+
+from hive.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Real ``hive run`` processes on 127.0.0.1, started and stopped by pid, bounded in time."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"listening on (\S+)")
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+
+class HiveProcess:
+    """A ``hive run`` child process; its stderr is collected as it is written."""
+
+    def __init__(self, args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None):
+        self.args = [sys.executable, "-m", "hive", "run", *args]
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.pid = self.proc.pid
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout_lines)),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines)),
+        ]
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+        self.urls: list[str] = []
+
+    @staticmethod
+    def _pump(stream: object, lines: list[str]) -> None:
+        for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+            lines.append(raw.decode("utf-8", "replace"))
+
+    def wait_listening(self, count: int = 1) -> list[str]:
+        """Wait until ``count`` addresses are announced; fail with the output if not."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            self.urls = [m.group(1) for line in self.stderr_lines if (m := LISTENING.search(line))]
+            if len(self.urls) >= count:
+                return self.urls
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise AssertionError(f"hive did not start: {self.output()}")
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def output(self) -> str:
+        return "".join(self.stderr_lines) + "".join(self.stdout_lines)
+
+    def wait_for_output(self, pattern: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stderr_lines + self.stdout_lines:
+                if re.search(pattern, line):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"{pattern!r} not seen in: {self.output()}")
+
+    def signal(self, signum: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.pid, signum)
+
+    def wait(self, timeout: float = STOP_TIMEOUT) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it does not go in time; returns the exit status."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        for thread in self._threads:
+            thread.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def hive_run() -> Iterator[object]:
+    """Start ``hive run ARGS...`` and wait until it listens; stopped after the test."""
+    started: list[HiveProcess] = []
+
+    def start(*args: str, count: int = 1, cwd: Path = ROOT, wait: bool = True) -> HiveProcess:
+        process = HiveProcess(list(args), cwd=cwd)
+        started.append(process)
+        if wait:
+            process.wait_listening(count)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)

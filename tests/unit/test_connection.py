@@ -1,0 +1,335 @@
+"""The connection's policy: limits, deadlines, keep-alive, pipelining and backpressure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hive.engine import HeadLimits
+from hive.resource import Resource
+from hive.server import NOT_DONE_YET, Request
+from hive.worker.connection import ConnectionLimits
+from tests.unit.harness import Harness
+
+ENGINES = ["h11", "httptools"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class Body(Resource):
+    """Answers with the size of the body it got."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return b"got %d" % len(request.content.read())
+
+    render_POST = render_PUT = render_GET
+
+
+class Held(Resource):
+    """Keeps requests open for the test to answer."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+
+    def render_GET(self, request: Request) -> Any:
+        self.requests.append(request)
+        return NOT_DONE_YET
+
+
+def test_keep_alive_serves_many_requests(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    for _ in range(3):
+        assert harness.get("/").body == b"got 0"
+    assert not harness.transport.closed
+    assert harness.connection.requests == 3
+
+
+def test_connection_close_is_honoured(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    response = harness.get("/", {"Connection": "close"})
+    assert response.header("Connection") == "close"
+    assert harness.transport.closed
+
+
+def test_byte_by_byte_request(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    raw = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
+    for i in range(len(raw)):
+        harness.send(raw[i : i + 1])
+    assert harness.response().body == b"got 4"
+
+
+def test_chunked_request_body(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.send(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+    )
+    assert harness.response().body == b"got 7"
+
+
+def test_large_body_spools_to_a_file(engine: str) -> None:
+    seen: list[Any] = []
+
+    class Spy(Resource):
+        isLeaf = True
+
+        def render_POST(self, request: Request) -> bytes:
+            seen.append(request.content)
+            return b"got %d" % len(request.content.read())
+
+    limits = ConnectionLimits(spool_threshold=1024)
+    harness = Harness(Spy(), engine=engine, limits=limits)
+    body = b"x" * 5000
+    harness.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + body)
+    assert harness.response().body == b"got 5000"
+    assert seen[0]._rolled  # SpooledTemporaryFile moved to disk
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ],
+)
+def test_malformed_request_gets_400_and_close(engine: str, raw: bytes) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.send(raw)
+    response = harness.response()
+    assert response.status == 400
+    assert response.header("Connection") == "close"
+    assert harness.transport.closed
+
+
+def test_error_page_does_not_echo_input(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.send(b"<script>alert(1)</script> / HTTP/1.1\r\n\r\n")
+    response = harness.response()
+    assert response.status == 400 and b"script" not in response.body
+
+
+def test_long_request_line_gets_414(engine: str) -> None:
+    harness = Harness(Body(), engine=engine, head_limits=HeadLimits(max_request_line=100))
+    harness.send(b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert harness.response().status == 414
+
+
+def test_large_header_block_gets_431(engine: str) -> None:
+    harness = Harness(Body(), engine=engine, head_limits=HeadLimits(max_head_bytes=1000))
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 2000 + b"\r\n\r\n")
+    assert harness.response().status == 431
+
+
+def test_too_many_headers_gets_431(engine: str) -> None:
+    harness = Harness(Body(), engine=engine, head_limits=HeadLimits(max_header_count=5))
+    headers = b"".join(b"X-%d: v\r\n" % i for i in range(10))
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n" + headers + b"\r\n")
+    assert harness.response().status == 431
+
+
+def test_body_too_large_by_length_gets_413_before_reading(engine: str) -> None:
+    harness = Harness(Body(), engine=engine, limits=ConnectionLimits(max_body_size=10))
+    harness.send(
+        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
+    )
+    # No 100 Continue: the client is told straight away not to send the body.
+    assert bytes(harness.transport.data).startswith(b"HTTP/1.1 413 ")
+    assert harness.response().status == 413
+    assert harness.transport.closed
+
+
+def test_chunked_body_too_large_gets_413(engine: str) -> None:
+    harness = Harness(Body(), engine=engine, limits=ConnectionLimits(max_body_size=10))
+    harness.send(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+    harness.send(b"8\r\n12345678\r\n")
+    assert harness.transport.data == b""
+    harness.send(b"8\r\n12345678\r\n")
+    assert harness.response().status == 413
+
+
+def test_expect_continue_is_answered_then_the_request(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.send(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    assert bytes(harness.transport.data) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    harness._read = len(harness.transport.data)
+    harness.send(b"abc")
+    assert harness.response().body == b"got 3"
+
+
+def test_no_continue_when_the_body_came_with_the_head(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.send(
+        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"
+    )
+    assert not bytes(harness.transport.data).startswith(b"HTTP/1.1 100")
+    assert harness.response().body == b"got 3"
+
+
+def test_idle_connection_closes_after_keep_alive_timeout(engine: str) -> None:
+    limits = ConnectionLimits(keep_alive_timeout=5)
+    harness = Harness(Body(), engine=engine, limits=limits, now=100.0)
+    harness.connection.check_deadlines(104.9)
+    assert not harness.transport.closed
+    harness.connection.check_deadlines(105.0)
+    assert harness.transport.closed and harness.transport.data == b""
+
+
+def test_keep_alive_timeout_restarts_after_each_response(engine: str) -> None:
+    limits = ConnectionLimits(keep_alive_timeout=5)
+    harness = Harness(Body(), engine=engine, limits=limits, now=0.0)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", now=4.0)
+    assert harness.response().status == 200
+    harness.connection.check_deadlines(6.0)
+    assert not harness.transport.closed
+    harness.connection.check_deadlines(9.5)
+    assert harness.transport.closed
+
+
+def test_slow_head_is_cut_off_with_408(engine: str) -> None:
+    limits = ConnectionLimits(head_timeout=10)
+    harness = Harness(Body(), engine=engine, limits=limits)
+    # A client dripping one byte a second never finishes within the deadline.
+    raw = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"z" * 100
+    for second, byte in enumerate(raw[:12]):
+        harness.send(bytes([byte]), now=float(second))
+        harness.connection.check_deadlines(float(second))
+    assert harness.response().status == 408
+    assert harness.transport.closed
+
+
+def test_slow_body_is_cut_off_with_408(engine: str) -> None:
+    limits = ConnectionLimits(body_timeout=5)
+    harness = Harness(Body(), engine=engine, limits=limits)
+    harness.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab", now=0.0)
+    harness.send(b"cd", now=4.0)
+    harness.connection.check_deadlines(8.0)
+    assert not harness.transport.closed
+    harness.connection.check_deadlines(9.0)
+    assert harness.response().status == 408
+
+
+def test_no_deadline_while_the_application_works(engine: str) -> None:
+    held = Held()
+    harness = Harness(held, engine=engine, limits=ConnectionLimits(keep_alive_timeout=1))
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    harness.connection.check_deadlines(1000.0)
+    assert not harness.transport.closed
+    held.requests[0].finish()
+    assert harness.response().status == 200
+
+
+def test_client_that_does_not_read_pauses_the_response(engine: str) -> None:
+    paused: list[str] = []
+
+    class Producer:
+        def pauseProducing(self) -> None:
+            paused.append("pause")
+
+        def resumeProducing(self) -> None:
+            paused.append("resume")
+
+        def stopProducing(self) -> None:
+            paused.append("stop")
+
+    held = Held()
+    harness = Harness(held, engine=engine, limits=ConnectionLimits(send_timeout=30))
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    request = held.requests[0]
+    request.registerProducer(Producer(), True)
+    harness.connection.pause_writing(now=10.0)
+    assert paused == ["pause"]
+    harness.connection.resume_writing()
+    assert paused == ["pause", "resume"]
+    # A client that never reads again is cut off after send_timeout.
+    harness.connection.pause_writing(now=20.0)
+    harness.connection.check_deadlines(49.0)
+    assert not harness.transport.aborted
+    harness.connection.check_deadlines(50.0)
+    assert harness.transport.aborted
+
+
+def test_pipelined_flood_stops_reading(engine: str) -> None:
+    held = Held()
+    harness = Harness(held, engine=engine, limits=ConnectionLimits(max_pipeline_bytes=100))
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert harness.transport.reading
+    for _ in range(10):
+        harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert not harness.transport.reading
+    held.requests[0].finish()
+    assert harness.transport.reading
+
+
+def test_half_close_still_gets_the_answer(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert harness.connection.eof_received() is False  # already answered, nothing pending
+    held = Held()
+    harness = Harness(held, engine=engine)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert harness.connection.eof_received() is True
+    held.requests[0].finish()
+    response = harness.response()
+    assert response.status == 200 and response.header("Connection") == "close"
+    assert harness.transport.closed
+
+
+def test_drain_closes_idle_and_finishes_busy(engine: str) -> None:
+    idle = Harness(Body(), engine=engine)
+    idle.connection.drain()
+    assert idle.transport.closed
+    held = Held()
+    busy = Harness(held, engine=engine)
+    busy.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    busy.connection.drain()
+    assert not busy.transport.closed
+    held.requests[0].finish()
+    assert busy.response().header("Connection") == "close"
+    assert busy.transport.closed
+
+
+def test_response_longer_than_declared_is_cut(engine: str) -> None:
+    held = Held()
+    harness = Harness(held, engine=engine)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    request = held.requests[0]
+    request.setHeader(b"content-length", b"3")
+    request.write(b"abcdef")
+    request.finish()
+    assert harness.response().body == b"abc"
+    assert not harness.transport.closed
+
+
+def test_response_shorter_than_declared_closes(engine: str) -> None:
+    held = Held()
+    harness = Harness(held, engine=engine)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    request = held.requests[0]
+    request.setHeader(b"content-length", b"10")
+    request.write(b"abc")
+    request.finish()
+    assert harness.transport.closed
+
+
+def test_error_after_headers_aborts_the_connection(engine: str) -> None:
+    class Fails(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            request.write(b"partial")
+            raise RuntimeError("boom")
+
+    harness = Harness(Fails(), engine=engine)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert harness.transport.aborted
