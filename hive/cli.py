@@ -66,18 +66,69 @@ def main() -> None:
 )
 @click.option("--no-access-log", is_flag=True, help="Write no access log.")
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
-@click.option("--server-header", default="hive", show_default=True, help="Server header; '' for none.")
-@click.option("--graceful-timeout", default=30.0, show_default=True, help="Seconds to finish requests on stop.")
-@click.option("--app-dir", default=None, metavar="DIR", help="Import the app from DIR  [default: .]")
-@click.option("--max-request-line", default=_HEAD.max_request_line, show_default=True, help="Bytes; longer gets 414.")
-@click.option("--max-head-size", default=_HEAD.max_head_bytes, show_default=True, help="Bytes of request head; more gets 431.")
-@click.option("--max-header-count", default=_HEAD.max_header_count, show_default=True, help="Header fields; more gets 431.")
-@click.option("--max-body-size", default=_CONN.max_body_size, show_default=True, help="Bytes of request body; more gets 413.")
-@click.option("--head-timeout", default=_CONN.head_timeout, show_default=True, help="Seconds to receive a request head.")
-@click.option("--body-timeout", default=_CONN.body_timeout, show_default=True, help="Seconds between body reads.")
-@click.option("--keep-alive-timeout", default=_CONN.keep_alive_timeout, show_default=True, help="Seconds an idle connection is kept.")
-@click.option("--send-timeout", default=_CONN.send_timeout, show_default=True, help="Seconds a client may read nothing.")
-def run(app: str, binds: tuple[str, ...], no_access_log: bool, app_dir: str | None, **options: Any) -> None:
+@click.option(
+    "--server-header", default="hive", show_default=True, help="Server header; '' for none."
+)
+@click.option(
+    "--graceful-timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds to finish requests on stop.",
+)
+@click.option(
+    "--app-dir", default=None, metavar="DIR", help="Import the app from DIR  [default: .]"
+)
+@click.option(
+    "--max-request-line",
+    default=_HEAD.max_request_line,
+    show_default=True,
+    help="Bytes; longer gets 414.",
+)
+@click.option(
+    "--max-head-size",
+    default=_HEAD.max_head_bytes,
+    show_default=True,
+    help="Bytes of request head; more gets 431.",
+)
+@click.option(
+    "--max-header-count",
+    default=_HEAD.max_header_count,
+    show_default=True,
+    help="Header fields; more gets 431.",
+)
+@click.option(
+    "--max-body-size",
+    default=_CONN.max_body_size,
+    show_default=True,
+    help="Bytes of request body; more gets 413.",
+)
+@click.option(
+    "--head-timeout",
+    default=_CONN.head_timeout,
+    show_default=True,
+    help="Seconds to receive a request head.",
+)
+@click.option(
+    "--body-timeout",
+    default=_CONN.body_timeout,
+    show_default=True,
+    help="Seconds between body reads.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=_CONN.keep_alive_timeout,
+    show_default=True,
+    help="Seconds an idle connection is kept.",
+)
+@click.option(
+    "--send-timeout",
+    default=_CONN.send_timeout,
+    show_default=True,
+    help="Seconds a client may read nothing.",
+)
+def run(
+    app: str, binds: tuple[str, ...], no_access_log: bool, app_dir: str | None, **options: Any
+) -> None:
     """Serve MODULE:ATTRIBUTE: a Site, a root Resource, or a callable returning one."""
     _setup_logging()
     try:

@@ -52,7 +52,9 @@ class Config:
         if self.loop not in _LOOPS:
             raise ConfigError(f"loop: must be one of {', '.join(_LOOPS)}, got {self.loop!r}")
         if self.graceful_timeout < 0:
-            raise ConfigError(f"graceful_timeout: must not be negative, got {self.graceful_timeout}")
+            raise ConfigError(
+                f"graceful_timeout: must not be negative, got {self.graceful_timeout}"
+            )
         if any(c in self.server_header for c in "\r\n\0"):
             raise ConfigError("server_header: must not contain CR, LF or NUL")
         for limits in (self.head, self.connection):

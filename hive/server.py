@@ -29,8 +29,14 @@ from hive.accesslog import AccessLog, combined_line
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.engine import RequestHead
 from hive.error import Error, UnsupportedMethod
-from hive.forms import FormError, format_set_cookie, parse_basic_auth, parse_cookies
-from hive.forms import parse_form, parse_query
+from hive.forms import (
+    FormError,
+    format_set_cookie,
+    parse_basic_auth,
+    parse_cookies,
+    parse_form,
+    parse_query,
+)
 from hive.http_headers import Headers
 from hive.resource import ErrorPage, IResource, Resource, allowed_methods
 from hive.urlpath import URLPath
@@ -156,9 +162,7 @@ class Request:
 
     def getAllHeaders(self) -> dict[bytes, bytes]:
         """Every request header, lowercased name to last value."""
-        return {
-            name.lower(): values[-1] for name, values in self.requestHeaders.getAllRawHeaders()
-        }
+        return {name.lower(): values[-1] for name, values in self.requestHeaders.getAllRawHeaders()}
 
     def getCookie(self, key: bytes) -> bytes | None:
         return self.received_cookies.get(key)
@@ -186,7 +190,9 @@ class Request:
     def setHost(self, host: bytes, port: int, ssl: bool = False) -> None:
         """Pretend the request came to ``host:port``, as behind a proxy."""
         self._forced_secure = ssl
-        self.requestHeaders.setRawHeaders(b"host", [host if port in (80, 443) else b"%s:%d" % (host, port)])
+        self.requestHeaders.setRawHeaders(
+            b"host", [host if port in (80, 443) else b"%s:%d" % (host, port)]
+        )
         self.host = IPv4Address("TCP", host.decode("ascii"), port)
 
     def isSecure(self) -> bool:
@@ -668,4 +674,3 @@ async def _traverse_async(pending: Awaitable[Any], request: Request) -> Any:
         if not isinstance(resource, Resource) and isawaitable(resource):
             resource = await resource
     return resource
-

@@ -20,9 +20,9 @@ from typing import Final, Protocol
 __all__ = [
     "END",
     "BodyData",
+    "EndOfMessage",
     "Engine",
     "EngineFactory",
-    "EndOfMessage",
     "Event",
     "HeadLimits",
     "ProtocolError",

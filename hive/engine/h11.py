@@ -129,7 +129,9 @@ class H11Engine:
         return events
 
     def informational(self, status: int, reason: bytes) -> bytes:
-        data = self._conn.send(h11.InformationalResponse(status_code=status, reason=reason, headers=[]))
+        data = self._conn.send(
+            h11.InformationalResponse(status_code=status, reason=reason, headers=[])
+        )
         return data or b""
 
     def start_response(self, plan: ResponsePlan) -> bytes:

@@ -1,9 +1,10 @@
 """One HTTP/1.1 connection, sans-IO: keep-alive, pipelining, deadlines, limits, backpressure.
 
 The driver (hive.worker.serve) hands this object the bytes it reads and the time (and a
-clock, read when the application finishes a response); the object parses them with an engine, collects each request's body, hands complete requests
-to a handler, and writes responses through a `Transport` (an asyncio transport, or a list
-in tests).  It never touches a socket or the event loop.
+clock, read when the application finishes a response later); the object parses them with
+an engine, collects each request's body, hands complete requests to a handler, and writes
+responses through a `Transport` (an asyncio transport, or a list in tests).  It never
+touches a socket or the event loop.
 
 One exchange at a time: a pipelined request waits until the response before it is
 finished, so responses leave in the order requests came.  While an exchange is under way,
@@ -28,9 +29,9 @@ import io
 import logging
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol, cast
 
 from hive.engine import (

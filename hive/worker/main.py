@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import socket
+
 from hive.accesslog import AccessLog
 from hive.config import Config
 from hive.engine import available_engines

@@ -106,7 +106,9 @@ class Harness:
         (one,) = self.responses(method)
         return one
 
-    def get(self, target: str = "/", headers: dict[str, str] | None = None, method: str = "GET") -> Response:
+    def get(
+        self, target: str = "/", headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> Response:
         lines = [f"{method} {target} HTTP/1.1", "Host: example.com"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))

@@ -140,9 +140,7 @@ def test_too_many_headers_gets_431(engine: str) -> None:
 
 def test_body_too_large_by_length_gets_413_before_reading(engine: str) -> None:
     harness = Harness(Body(), engine=engine, limits=ConnectionLimits(max_body_size=10))
-    harness.send(
-        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
-    )
+    harness.send(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n")
     # No 100 Continue: the client is told straight away not to send the body.
     assert bytes(harness.transport.data).startswith(b"HTTP/1.1 413 ")
     assert harness.response().status == 413

@@ -71,7 +71,9 @@ def both_ways(name: str, data: bytes, **limits: int) -> list[object]:
 
 
 def test_simple_get(engine_name: str) -> None:
-    events = both_ways(engine_name, b"GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-A:  v \r\n\r\n")
+    events = both_ways(
+        engine_name, b"GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-A:  v \r\n\r\n"
+    )
     assert events == [
         RequestHead(
             b"GET",
@@ -157,7 +159,9 @@ def error_of(name: str, raw: bytes, **limits: int) -> int:
     errors = [e for e in events if isinstance(e, ProtocolError)]
     assert errors, f"no error for {raw!r}: {events}"
     assert events[-1] is errors[0], "events after a protocol error"
-    bytewise = [e for e in drive(make(name, **limits), raw, bytewise=True) if isinstance(e, ProtocolError)]
+    bytewise = [
+        e for e in drive(make(name, **limits), raw, bytewise=True) if isinstance(e, ProtocolError)
+    ]
     assert bytewise and bytewise[0].status == errors[0].status
     return errors[0].status
 
@@ -213,7 +217,9 @@ def test_head_size_limit(engine_name: str) -> None:
 
 
 def test_header_count_limit(engine_name: str) -> None:
-    raw = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(20)) + b"\r\n"
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(20)) + b"\r\n"
+    )
     assert error_of(engine_name, raw, max_header_count=10) == 431
     assert both_ways(engine_name, raw, max_header_count=21)[-1] is END
 

@@ -58,7 +58,9 @@ def test_bytes_render_sets_length_date_and_server() -> None:
     assert response.header("Content-Length") == "5"
     assert response.header("Content-Type") == "text/plain"
     assert response.header("Server") == "hive"
-    assert response.header("Date", ) is not None and response.header("Date").endswith("GMT")
+    assert response.header(
+        "Date",
+    ) is not None and response.header("Date").endswith("GMT")
 
 
 def test_server_header_can_be_changed_or_dropped() -> None:
@@ -118,8 +120,8 @@ def test_post_multipart_args_and_content() -> None:
             return b"%s|%s|%d" % (request.args[b"name"][0], request.args[b"file"][0], len(content))
 
     body = (
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbee\r\n"
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\n"
+        b'--XyZ\r\nContent-Disposition: form-data; name="name"\r\n\r\nbee\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n'
         b"Content-Type: application/octet-stream\r\n\r\n\x00\r\n\xff\r\n--XyZ--\r\n"
     )
     harness = Harness(Upload())
