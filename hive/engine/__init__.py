@@ -27,6 +27,7 @@ __all__ = [
     "HeadLimits",
     "ProtocolError",
     "RequestHead",
+    "ResponseFramer",
     "ResponsePlan",
     "available_engines",
     "check_head",
@@ -288,3 +289,35 @@ def check_head(
     else:
         keep_alive = b"keep-alive" in connection and b"close" not in connection
     return keep_alive, expect_continue, content_length
+
+
+class ResponseFramer:
+    """Response bytes for every engine: one serializer, so engines cannot frame differently.
+
+    Plans come from `plan_response`, whose headers are already checked (hive's Headers
+    refuse CR, LF and NUL), so framing is plain concatenation.
+    """
+
+    __slots__ = ("_chunked",)
+
+    def __init__(self) -> None:
+        self._chunked = False
+
+    def informational(self, status: int, reason: bytes) -> bytes:
+        return b"HTTP/1.1 %d %s\r\n\r\n" % (status, reason)
+
+    def start_response(self, plan: ResponsePlan) -> bytes:
+        self._chunked = plan.chunked
+        return encode_head(plan)
+
+    def body(self, data: bytes) -> bytes:
+        if self._chunked:
+            # An empty chunk would end the body early: send nothing for it.
+            return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+        return data
+
+    def end_response(self) -> bytes:
+        if self._chunked:
+            self._chunked = False
+            return b"0\r\n\r\n"
+        return b""

@@ -1,11 +1,10 @@
 """The reference engine: h11, in pure Python.
 
-h11 parses strictly and checks every response it frames. It holds the bytes of a
-pipelined request back until the current exchange is over (`next_cycle`).
-
-One documented difference from the httptools engine: h11 has no keep-alive for HTTP/1.0,
-so an HTTP/1.0 client's connection is closed after each response, even when it asked for
-``Connection: keep-alive``.
+h11 parses strictly; hive uses it for the request side only.  Responses are framed by the
+shared `ResponseFramer` (h11's own send path costs as much again as its parser, and hive's
+plans and headers are already checked), so each exchange gets a fresh h11 parser that
+starts from the bytes the last one held back.  That also gives HTTP/1.0 clients
+keep-alive, which h11 itself does not offer.
 """
 
 from __future__ import annotations
@@ -21,22 +20,27 @@ from hive.engine import (
     HeadLimits,
     ProtocolError,
     RequestHead,
-    ResponsePlan,
+    ResponseFramer,
     check_head,
-    encode_head,
 )
 
 _OBS_FOLD = re.compile(rb"\n[ \t]")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
-class H11Engine:
-    """An `Engine` on h11."""
+class H11Engine(ResponseFramer):
+    """An `Engine` whose parser is h11."""
+
+    __slots__ = ("_conn", "_failed", "_limits")
 
     def __init__(self, limits: HeadLimits) -> None:
+        super().__init__()
         self._limits = limits
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
+        self._conn = self._new_parser()
         self._failed = False
-        self._raw = False
+
+    def _new_parser(self) -> h11.Connection:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_head_bytes)
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed:
@@ -47,7 +51,11 @@ class H11Engine:
     def next_cycle(self) -> list[Event]:
         if self._failed:
             return []
-        self._conn.start_next_cycle()
+        pending, _closed = self._conn.trailing_data
+        self._conn = self._new_parser()
+        if not pending:
+            return []
+        self._conn.receive_data(pending)
         return self._events()
 
     def _events(self) -> list[Event]:
@@ -70,37 +78,39 @@ class H11Engine:
                 events.append(END)
                 return events
             elif isinstance(event, h11.Request):
-                headers = list(event.headers)
-                if len(headers) > self._limits.max_header_count:
-                    return self._fail(events, ProtocolError(431, "too many header fields"))
-                result = check_head(event.http_version, headers)
-                if isinstance(result, ProtocolError):
-                    return self._fail(events, result)
-                keep_alive, expect_continue, content_length = result
-                if event.http_version == b"1.0":
-                    # h11 always closes an HTTP/1.0 connection after the response.
-                    keep_alive = False
-                events.append(
-                    RequestHead(
-                        event.method,
-                        event.target,
-                        event.http_version,
-                        headers,
-                        keep_alive,
-                        expect_continue,
-                        content_length,
-                    )
-                )
-            elif isinstance(event, h11.ConnectionClosed):
+                head = self._head(event)
+                if isinstance(head, ProtocolError):
+                    return self._fail(events, head)
+                events.append(head)
+            else:  # pragma: no cover - h11 gives a server no other event
                 return events
-            else:  # pragma: no cover - h11 sends no other event to a server
-                return self._fail(events, ProtocolError(400, f"unexpected {event!r}"))
+
+    def _head(self, event: h11.Request) -> RequestHead | ProtocolError:
+        headers = list(event.headers)
+        if len(headers) > self._limits.max_header_count:
+            return ProtocolError(431, "too many header fields")
+        result = check_head(event.http_version, headers)
+        if isinstance(result, ProtocolError):
+            return result
+        keep_alive, expect_continue, content_length = result
+        return RequestHead(
+            event.method,
+            event.target,
+            event.http_version,
+            headers,
+            keep_alive,
+            expect_continue,
+            content_length,
+        )
 
     def _check_raw_head(self) -> ProtocolError | None:
-        """Checks on the raw head that h11 does not make: request line length, obs-fold."""
+        """What h11 does not check: request line and head length, obs-fold."""
         pending, _closed = self._conn.trailing_data
         if not pending:
             return None
+        if pending[0] < 0x21:
+            # A control byte or a space cannot start a request line, however long.
+            return ProtocolError(400, "invalid request line")
         limits = self._limits
         limit = limits.max_request_line
         line_end = pending.find(b"\n", 0, limit + 2)
@@ -110,13 +120,13 @@ class H11Engine:
             return None
         if line_end > limit + (pending[line_end - 1 : line_end] == b"\r"):
             return ProtocolError(414, "request line too long")
-        head_end = pending.find(b"\n\r\n", line_end - 1, limits.max_head_bytes + 4)
-        if head_end < 0:
-            head_end = pending.find(b"\n\n", line_end - 1, limits.max_head_bytes + 4)
-        if head_end < 0:
-            if len(pending) > limits.max_head_bytes:
+        # The head size counts the request line and the fields, not the blank line.
+        blank = _BLANK_LINE.search(pending, line_end - 1, limits.max_head_bytes + 4)
+        if blank is None:
+            if len(pending) > limits.max_head_bytes + 2:
                 return ProtocolError(431, "request head too large")
             return None
+        head_end = blank.start()
         if head_end + 1 > limits.max_head_bytes:
             return ProtocolError(431, "request head too large")
         if _OBS_FOLD.search(pending, line_end, head_end + 1):
@@ -127,31 +137,3 @@ class H11Engine:
         self._failed = True
         events.append(error)
         return events
-
-    def informational(self, status: int, reason: bytes) -> bytes:
-        data = self._conn.send(
-            h11.InformationalResponse(status_code=status, reason=reason, headers=[])
-        )
-        return data or b""
-
-    def start_response(self, plan: ResponsePlan) -> bytes:
-        conn = self._conn
-        if conn.our_state is not h11.SEND_RESPONSE and conn.their_state is not h11.ERROR:
-            # No request to answer (a head that timed out half-way): h11 would refuse, so
-            # this one response, always fixed-length and closing, is framed by hand.
-            self._raw = True
-            return encode_head(plan)
-        data = conn.send(
-            h11.Response(status_code=plan.status, reason=plan.reason, headers=plan.headers)
-        )
-        return data or b""
-
-    def body(self, data: bytes) -> bytes:
-        if self._raw:
-            return data
-        return self._conn.send(h11.Data(data=data)) or b""
-
-    def end_response(self) -> bytes:
-        if self._raw:
-            return b""
-        return self._conn.send(h11.EndOfMessage()) or b""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hive.engine import HeadLimits
 from hive.resource import Resource
@@ -331,3 +333,35 @@ def test_error_after_headers_aborts_the_connection(engine: str) -> None:
     harness = Harness(Fails(), engine=engine)
     harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     assert harness.transport.aborted
+
+
+VALID = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+    b"PUT /y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    b"GET /z HTTP/1.0\r\n\r\n",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prefix=st.sampled_from(VALID),
+    noise=st.binary(max_size=64),
+    cut=st.integers(min_value=0, max_value=200),
+    engine_name=st.sampled_from(ENGINES),
+)
+def test_any_bytes_give_responses_or_a_clean_close(
+    prefix: bytes, noise: bytes, cut: int, engine_name: str
+) -> None:
+    """Valid requests with noise spliced in: never an exception, only answers."""
+    data = prefix[:cut] + noise + prefix[cut:]
+    harness = Harness(Body(), engine=engine_name)
+    for i in range(0, len(data), 7):
+        harness.send(data[i : i + 7])
+    harness.connection.check_deadlines(1e9)
+    # Whatever came, every answer parses and is not a server error, and once every
+    # deadline has passed the connection is closed: nothing hangs.
+    for response in harness.responses():
+        # 501 (an unknown transfer-coding) and 505 (a version) are answers, not failures.
+        assert response.status < 500 or response.status in (501, 505)
+    assert harness.transport.closed

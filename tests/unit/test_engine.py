@@ -134,8 +134,6 @@ def test_pipelined_requests_come_in_order(engine_name: str) -> None:
 def test_keep_alive(engine_name: str, raw: bytes, keep_alive: bool) -> None:
     head = both_ways(engine_name, raw)[0]
     assert isinstance(head, RequestHead)
-    if engine_name == "h11" and head.http_version == b"1.0":
-        keep_alive = False  # documented: h11 has no HTTP/1.0 keep-alive
     assert head.keep_alive is keep_alive
 
 
@@ -303,8 +301,6 @@ def test_http10_response_without_length_closes(engine_name: str) -> None:
 
 
 def test_http10_keep_alive_response_says_so(engine_name: str) -> None:
-    if engine_name == "h11":
-        pytest.skip("documented: h11 has no HTTP/1.0 keep-alive")
     engine = make(engine_name)
     head = engine.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")[0]
     assert isinstance(head, RequestHead)
