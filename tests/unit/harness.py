@@ -13,8 +13,22 @@ from typing import Any
 from hive.address import IPv4Address
 from hive.engine import HeadLimits, get_engine
 from hive.resource import Resource
-from hive.server import Site
+from hive.server import NOT_DONE_YET, Request, Site
 from hive.worker.connection import Connection, ConnectionLimits
+
+
+class Held(Resource):
+    """A leaf that keeps every request open (NOT_DONE_YET) for the test to answer."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+
+    def render_GET(self, request: Request) -> Any:
+        self.requests.append(request)
+        return NOT_DONE_YET
 
 
 class MemoryTransport:

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from hive.engine import HeadLimits
 from hive.resource import Resource
-from hive.server import NOT_DONE_YET, Request
+from hive.server import Request
 from hive.worker.connection import ConnectionLimits
-from tests.unit.harness import Harness
+from tests.unit.harness import Harness, Held
 
 ENGINES = ["h11", "httptools"]
 
@@ -31,20 +31,6 @@ class Body(Resource):
         return b"got %d" % len(request.content.read())
 
     render_POST = render_PUT = render_GET
-
-
-class Held(Resource):
-    """Keeps requests open for the test to answer."""
-
-    isLeaf = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[Request] = []
-
-    def render_GET(self, request: Request) -> Any:
-        self.requests.append(request)
-        return NOT_DONE_YET
 
 
 def test_keep_alive_serves_many_requests(engine: str) -> None:

@@ -12,7 +12,7 @@ from hive import http
 from hive.error import Error
 from hive.resource import NoResource, Resource
 from hive.server import NOT_DONE_YET, Request, Site
-from tests.unit.harness import Harness, run, settle
+from tests.unit.harness import Harness, Held, run, settle
 
 
 class Hello(Resource):
@@ -176,19 +176,11 @@ def test_head_is_answered_from_get_without_body() -> None:
 
 
 def test_not_done_yet_streams_chunked() -> None:
-    pending: list[Request] = []
-
-    class Later(Resource):
-        isLeaf = True
-
-        def render_GET(self, request: Request) -> Any:
-            pending.append(request)
-            return NOT_DONE_YET
-
-    harness = Harness(Later())
+    held = Held()
+    harness = Harness(held)
     harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     assert harness.transport.data == b""
-    request = pending[0]
+    request = held.requests[0]
     request.write(b"one,")
     request.write(b"two")
     request.finish()
@@ -220,17 +212,9 @@ def test_declared_content_length_is_used_for_streaming() -> None:
 
 
 def test_pipelined_requests_answered_in_order_even_when_first_is_slow() -> None:
-    pending: list[Request] = []
-
-    class Slow(Resource):
-        isLeaf = True
-
-        def render_GET(self, request: Request) -> Any:
-            pending.append(request)
-            return NOT_DONE_YET
-
+    slow = Held()
     root = tree()
-    root.putChild(b"slow", Slow())
+    root.putChild(b"slow", slow)
     harness = Harness(root)
     harness.send(
         b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -238,8 +222,8 @@ def test_pipelined_requests_answered_in_order_even_when_first_is_slow() -> None:
         b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
     )
     assert harness.transport.data == b""
-    pending[0].write(b"first")
-    pending[0].finish()
+    slow.requests[0].write(b"first")
+    slow.requests[0].finish()
     bodies = [r.body for r in harness.responses()]
     assert bodies == [b"first", b"hello", b"hello"]
 
@@ -459,19 +443,8 @@ def test_request_addresses_and_urls() -> None:
 
 
 def test_notify_finish_completes_and_fails_on_disconnect() -> None:
-    class Later(Resource):
-        isLeaf = True
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.requests: list[Request] = []
-
-        def render_GET(self, request: Request) -> Any:
-            self.requests.append(request)
-            return NOT_DONE_YET
-
     async def scenario() -> tuple[Any, Any]:
-        leaf = Later()
+        leaf = Held()
         harness = Harness(leaf)
         harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         first = leaf.requests[0].notifyFinish()
@@ -492,37 +465,21 @@ def test_notify_finish_completes_and_fails_on_disconnect() -> None:
 
 
 def test_finish_twice_is_an_error() -> None:
-    holder: list[Request] = []
-
-    class Later(Resource):
-        isLeaf = True
-
-        def render_GET(self, request: Request) -> Any:
-            holder.append(request)
-            return NOT_DONE_YET
-
-    Harness(Later()).send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    holder[0].finish()
+    held = Held()
+    Harness(held).send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    held.requests[0].finish()
     with pytest.raises(RuntimeError):
-        holder[0].finish()
+        held.requests[0].finish()
     with pytest.raises(RuntimeError):
-        holder[0].write(b"x")
+        held.requests[0].write(b"x")
 
 
 def test_http10_client_gets_close_delimited_stream() -> None:
-    holder: list[Request] = []
-
-    class Later(Resource):
-        isLeaf = True
-
-        def render_GET(self, request: Request) -> Any:
-            holder.append(request)
-            return NOT_DONE_YET
-
-    harness = Harness(Later())
+    held = Held()
+    harness = Harness(held)
     harness.send(b"GET / HTTP/1.0\r\n\r\n")
-    holder[0].write(b"abc")
-    holder[0].finish()
+    held.requests[0].write(b"abc")
+    held.requests[0].finish()
     assert harness.transport.closed
     response = harness.response()
     assert response.body == b"abc"
