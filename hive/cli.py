@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import click
 
-from hive.accesslog import AccessLog
-from hive.config import Config, ConfigError
+from hive.config import Config, ConfigError, usable_cores
 from hive.engine import HeadLimits
-from hive.loader import LoadError
-from hive.supervisor.listeners import ListenerError, bind_socket, close_listener, parse_bind
+from hive.supervisor.control import ControlError, default_control_path, format_status, request
+from hive.supervisor.listeners import ListenerError, SocketGroups, parse_bind
 from hive.worker.connection import ConnectionLimits
 
 __all__ = ["main"]
@@ -21,7 +24,10 @@ _HEAD = HeadLimits()
 _CONN = ConnectionLimits()
 
 
-def _fail(message: str) -> None:
+log = logging.getLogger("hive.supervisor")
+
+
+def _fail(message: str) -> NoReturn:
     click.echo(f"hive: error: {message}", err=True)
     sys.exit(1)
 
@@ -30,6 +36,27 @@ def _fail(message: str) -> None:
 @click.version_option(package_name="hive")
 def main() -> None:
     """hive: a multi-core HTTP server with Twisted Web's resource model."""
+
+
+def _control_option(function: Any) -> Any:
+    return click.option(
+        "--control",
+        metavar="PATH",
+        default=None,
+        help="The supervisor's control socket  [default: $XDG_RUNTIME_DIR/hive.ctl]",
+    )(function)
+
+
+def _size(text: str) -> int:
+    """Bytes from '512M', '2G', '1048576'."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("b")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"expected a size such as 512M, got {text!r}") from None
 
 
 @main.command()
@@ -41,6 +68,14 @@ def main() -> None:
     multiple=True,
     metavar="ADDRESS",
     help="host:port, [v6]:port or unix:/path; repeat for more  [default: 127.0.0.1:8080]",
+)
+@click.option("-w", "--workers", type=int, default=None, help="Worker processes  [default: cores]")
+@click.option(
+    "--socket-mode",
+    type=click.Choice(["reuseport", "shared"]),
+    default="reuseport",
+    show_default=True,
+    help="A listening socket per worker slot, or one for all.",
 )
 @click.option("--backlog", default=2048, show_default=True, help="Listen queue length.")
 @click.option(
@@ -66,114 +101,149 @@ def main() -> None:
 )
 @click.option("--no-access-log", is_flag=True, help="Write no access log.")
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
+@click.option("--server-header", default="hive", show_default=True, help="'' for none.")
 @click.option(
-    "--server-header", default="hive", show_default=True, help="Server header; '' for none."
+    "--graceful-timeout", default=30.0, show_default=True, help="Seconds to finish on stop."
 )
-@click.option(
-    "--graceful-timeout",
-    default=30.0,
-    show_default=True,
-    help="Seconds to finish requests on stop.",
-)
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds a worker may be silent.")
+@click.option("--boot-timeout", default=60.0, show_default=True, help="Seconds to start a worker.")
+@click.option("--max-requests", default=0, show_default=True, help="Recycle after N requests.")
+@click.option("--max-requests-jitter", default=0, show_default=True, help="Up to N more.")
+@click.option("--max-memory", default="0", show_default=True, help="Recycle above (e.g. 512M).")
 @click.option(
     "--app-dir", default=None, metavar="DIR", help="Import the app from DIR  [default: .]"
 )
-@click.option(
-    "--max-request-line",
-    default=_HEAD.max_request_line,
-    show_default=True,
-    help="Bytes; longer gets 414.",
-)
-@click.option(
-    "--max-head-size",
-    default=_HEAD.max_head_bytes,
-    show_default=True,
-    help="Bytes of request head; more gets 431.",
-)
-@click.option(
-    "--max-header-count",
-    default=_HEAD.max_header_count,
-    show_default=True,
-    help="Header fields; more gets 431.",
-)
-@click.option(
-    "--max-body-size",
-    default=_CONN.max_body_size,
-    show_default=True,
-    help="Bytes of request body; more gets 413.",
-)
-@click.option(
-    "--head-timeout",
-    default=_CONN.head_timeout,
-    show_default=True,
-    help="Seconds to receive a request head.",
-)
-@click.option(
-    "--body-timeout",
-    default=_CONN.body_timeout,
-    show_default=True,
-    help="Seconds between body reads.",
-)
-@click.option(
-    "--keep-alive-timeout",
-    default=_CONN.keep_alive_timeout,
-    show_default=True,
-    help="Seconds an idle connection is kept.",
-)
-@click.option(
-    "--send-timeout",
-    default=_CONN.send_timeout,
-    show_default=True,
-    help="Seconds a client may read nothing.",
-)
-def run(
-    app: str, binds: tuple[str, ...], no_access_log: bool, app_dir: str | None, **options: Any
-) -> None:
-    """Serve MODULE:ATTRIBUTE: a Site, a root Resource, or a callable returning one."""
+@_control_option
+@click.option("--pid-file", default=None, metavar="PATH", help="Write the supervisor's pid here.")
+@click.option("--max-request-line", default=_HEAD.max_request_line, show_default=True)
+@click.option("--max-head-size", default=_HEAD.max_head_bytes, show_default=True)
+@click.option("--max-header-count", default=_HEAD.max_header_count, show_default=True)
+@click.option("--max-body-size", default=_CONN.max_body_size, show_default=True)
+@click.option("--head-timeout", default=_CONN.head_timeout, show_default=True)
+@click.option("--body-timeout", default=_CONN.body_timeout, show_default=True)
+@click.option("--keep-alive-timeout", default=_CONN.keep_alive_timeout, show_default=True)
+@click.option("--send-timeout", default=_CONN.send_timeout, show_default=True)
+def run(app: str, binds: tuple[str, ...], **options: Any) -> None:
+    """Serve MODULE:ATTRIBUTE (a Site, a root Resource, or a callable returning one) on
+    every core: a supervisor and one worker process per core."""
     _setup_logging()
     try:
-        config = Config(
-            app=app,
-            app_dir=app_dir,
-            binds=binds or ("127.0.0.1:8080",),
-            backlog=options["backlog"],
-            http=options["http"],
-            loop=options["loop"],
-            access_log=None if no_access_log else options["access_log"],
-            display_tracebacks=options["display_tracebacks"],
-            server_header=options["server_header"],
-            graceful_timeout=options["graceful_timeout"],
-            head=HeadLimits(
-                max_request_line=options["max_request_line"],
-                max_head_bytes=options["max_head_size"],
-                max_header_count=options["max_header_count"],
-            ),
-            connection=ConnectionLimits(
-                max_body_size=options["max_body_size"],
-                head_timeout=options["head_timeout"],
-                body_timeout=options["body_timeout"],
-                keep_alive_timeout=options["keep_alive_timeout"],
-                send_timeout=options["send_timeout"],
-            ),
-        )
+        config = _config(app, binds, options)
         addresses = [parse_bind(text) for text in config.binds]
     except (ConfigError, ListenerError) as exc:
         _fail(str(exc))
-    # Imported here so that `hive --help` stays quick.
-    from hive.worker.main import load_site, run_worker
+    # Imported here so that `hive --help` and `hive status` stay quick.
+    from hive.supervisor.runtime import Supervisor
 
-    sockets = []
+    groups = SocketGroups(addresses, backlog=config.backlog, shared=config.socket_mode == "shared")
     try:
-        for address in addresses:
-            sockets.append(bind_socket(address, backlog=config.backlog))
-        access_log = AccessLog.open(config.access_log)
-        site = load_site(config, access_log)
-        run_worker(config, sockets, site)
-    except (ListenerError, LoadError, OSError) as exc:
+        groups.open()
+        for url in groups.urls():
+            log.info("listening on %s", url)
+        supervisor = Supervisor(config, groups, config.control or default_control_path())
+        with _pid_file(config.pid_file):
+            outcome = supervisor.run()
+    except (ListenerError, ControlError, OSError) as exc:
         _fail(str(exc))
     finally:
-        for sock in sockets:
-            close_listener(sock)
+        groups.close()
+    if outcome.code:
+        _fail(outcome.message or f"exit status {outcome.code}")
+
+
+def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config:
+    workers = options["workers"]
+    return Config(
+        app=app,
+        app_dir=options["app_dir"],
+        binds=binds or ("127.0.0.1:8080",),
+        backlog=options["backlog"],
+        http=options["http"],
+        loop=options["loop"],
+        access_log=None if options["no_access_log"] else options["access_log"],
+        display_tracebacks=options["display_tracebacks"],
+        server_header=options["server_header"],
+        graceful_timeout=options["graceful_timeout"],
+        workers=workers if workers is not None else usable_cores(),
+        socket_mode=options["socket_mode"],
+        timeout=options["timeout"],
+        boot_timeout=options["boot_timeout"],
+        max_requests=options["max_requests"],
+        max_requests_jitter=options["max_requests_jitter"],
+        max_memory=_size(options["max_memory"]),
+        control=options["control"],
+        pid_file=options["pid_file"],
+        head=HeadLimits(
+            max_request_line=options["max_request_line"],
+            max_head_bytes=options["max_head_size"],
+            max_header_count=options["max_header_count"],
+        ),
+        connection=ConnectionLimits(
+            max_body_size=options["max_body_size"],
+            head_timeout=options["head_timeout"],
+            body_timeout=options["body_timeout"],
+            keep_alive_timeout=options["keep_alive_timeout"],
+            send_timeout=options["send_timeout"],
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _pid_file(path: str | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with open(path, "w") as file:
+        file.write(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _ask(control: str | None, command: str, args: dict[str, Any] | None = None) -> Any:
+    try:
+        response = request(control or default_control_path(), command, args, timeout=300)
+    except ControlError as exc:
+        _fail(str(exc))
+    if not response.ok:
+        _fail(response.error or f"{command} failed")
+    return response.data
+
+
+@main.command()
+@_control_option
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
+def status(control: str | None, as_json: bool) -> None:
+    """Show the running supervisor's workers."""
+    data = _ask(control, "status")
+    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+
+
+@main.command()
+@_control_option
+def reload(control: str | None) -> None:
+    """Start new workers with the code on disk; old ones drain once all new ones are ready."""
+    data = _ask(control, "reload")
+    click.echo(f"reloaded: generation {data['generation']} serving")
+
+
+@main.command()
+@_control_option
+def stop(control: str | None) -> None:
+    """Stop gracefully: finish requests in flight, then exit."""
+    _ask(control, "stop")
+    click.echo("stopping")
+
+
+@main.command()
+@click.argument("workers", type=click.IntRange(1, 1024))
+@_control_option
+def scale(workers: int, control: str | None) -> None:
+    """Run WORKERS worker processes from now on."""
+    _ask(control, "scale", {"workers": workers})
+    click.echo(f"scaling to {workers} worker(s)")
 
 
 def _setup_logging() -> None:

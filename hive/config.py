@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 
 from hive.engine import HeadLimits
 from hive.worker.connection import ConnectionLimits
 
-__all__ = ["Config", "ConfigError"]
+__all__ = ["Config", "ConfigError", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class ConfigError(ValueError):
@@ -37,14 +46,40 @@ class Config:
     display_tracebacks: bool = False
     #: The Server header; empty for none.
     server_header: str = "hive"
-    #: How long a graceful stop waits for requests in flight.
+    #: How long a graceful stop or a drain waits for requests in flight.
     graceful_timeout: float = 30.0
+    #: Worker processes; the usable cores by default.
+    workers: int = field(default_factory=lambda: usable_cores())
+    #: "reuseport" (a listening socket per worker slot) or "shared" (one for all).
+    socket_mode: str = "reuseport"
+    #: A worker silent (no heartbeat) this long is killed and replaced.
+    timeout: float = 30.0
+    #: A new worker not ready after this long has failed to start.
+    boot_timeout: float = 60.0
+    #: Recycle a worker after this many requests (0: never), plus up to the jitter.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    #: Recycle a worker whose resident memory passes this many bytes (0: never).
+    max_memory: int = 0
+    #: The control socket ``hive status|reload|stop|scale`` talk to; None for the default.
+    control: str | None = None
+    pid_file: str | None = None
     head: HeadLimits = field(default_factory=HeadLimits)
     connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     def __post_init__(self) -> None:
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
+        if not 1 <= self.workers <= 1024:
+            raise ConfigError(f"workers: must be 1 to 1024, got {self.workers}")
+        if self.socket_mode not in ("reuseport", "shared"):
+            raise ConfigError(f"socket_mode: must be reuseport or shared, got {self.socket_mode!r}")
+        for name in ("timeout", "boot_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
+        for name in ("max_requests", "max_requests_jitter", "max_memory"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
         if self.backlog < 1:
             raise ConfigError(f"backlog: must be at least 1, got {self.backlog}")
         if self.http not in _ENGINES:

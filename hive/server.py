@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from html import escape
 from inspect import isawaitable
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from hive import http
@@ -579,6 +579,14 @@ class Request:
         )
 
 
+class RequestStats(Protocol):
+    """Where a Site counts requests (hive.worker.stats.WorkerStats)."""
+
+    def request_started(self) -> None: ...
+
+    def request_finished(self, method: bytes, code: int, started_at: float) -> None: ...
+
+
 class Site:
     """Serves a resource tree: the request handler of every connection.
 
@@ -589,6 +597,8 @@ class Site:
 
     requestFactory: Callable[..., Request] = Request
     displayTracebacks: bool = False
+    #: Counts requests as they start and finish (the worker's stats), when set.
+    stats: RequestStats | None = None
 
     def __init__(
         self,
@@ -608,6 +618,8 @@ class Site:
 
     def __call__(self, head: RequestHead, body: BinaryIO, channel: Connection) -> Request:
         """Start answering a complete request on ``channel``."""
+        if self.stats is not None:
+            self.stats.request_started()
         request = self.requestFactory(channel, head, body, self)
         request.process()
         return request
@@ -639,7 +651,9 @@ class Site:
         return self._date_headers[:]
 
     def log(self, request: Request) -> None:
-        """Write the access log line of a finished request."""
+        """Count a finished request and write its access log line."""
+        if self.stats is not None:
+            self.stats.request_finished(request.method, request.code, request.started)
         access_log = self.access_log
         if access_log is None:
             return

@@ -40,7 +40,10 @@ class H11Engine(ResponseFramer):
         self._failed = False
 
     def _new_parser(self) -> h11.Connection:
-        return h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_head_bytes)
+        # The head limit is enforced exactly in _check_raw_head; h11's own is a backstop,
+        # set past it so that it never answers first.
+        limit = self._limits.max_head_bytes + 4
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=limit)
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed:

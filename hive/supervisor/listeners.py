@@ -32,6 +32,7 @@ __all__ = [
     "UNIX_SOCKET_MODE",
     "BindAddress",
     "ListenerError",
+    "SocketGroups",
     "bind_socket",
     "close_listener",
     "parse_bind",
@@ -322,3 +323,80 @@ def _unix_name(name: str | bytes) -> str:
         text = name.decode("utf-8", "backslashreplace")
         return "@" + text[1:] if text.startswith("\0") else text
     return name
+
+
+class SocketGroups:
+    """The supervisor's listening sockets: one group per worker slot, held for life.
+
+    In "reuseport" mode group g holds one SO_REUSEPORT socket per TCP address, all on the
+    same port, and the kernel spreads new connections over the groups; in "shared" mode
+    there is one group.  A unix address has one socket, shared by every group.  Groups are
+    made on first use and never closed while serving, so a slot's replacement worker
+    accepts from the very socket its predecessor did and nothing queued is lost.
+    """
+
+    def __init__(self, addresses: list[BindAddress], *, backlog: int, shared: bool) -> None:
+        self.addresses = addresses
+        self.backlog = backlog
+        self.shared = shared
+        self._groups: list[list[socket.socket]] = []
+
+    def open(self) -> None:
+        """Bind group 0 (every address); errors are ListenerError, one line each."""
+        try:
+            self._groups.append([self._bind_first(address) for address in self.addresses])
+        except BaseException:
+            self.close()
+            raise
+
+    def _bind_first(self, address: BindAddress) -> socket.socket:
+        if address.family == "unix" or self.shared:
+            return bind_socket(address, backlog=self.backlog)
+        if address.port != 0:
+            # Another server listening with SO_REUSEPORT under our uid would let us join its
+            # group and share its traffic: a plain bind first tells that the port is taken.
+            bind_socket(address, backlog=1).close()
+        return bind_socket(address, backlog=self.backlog, reuse_port=True)
+
+    def sockets(self, groups: tuple[int, ...]) -> list[socket.socket]:
+        """The sockets of ``groups`` (each socket once), binding groups not made yet."""
+        result: list[socket.socket] = []
+        for group in groups:
+            for sock in self._group(0 if self.shared else group):
+                if sock not in result:
+                    result.append(sock)
+        return result
+
+    def _group(self, index: int) -> list[socket.socket]:
+        while len(self._groups) <= index:
+            first = self._groups[0]
+            group = []
+            for address, sock in zip(self.addresses, first, strict=True):
+                if address.family == "unix":
+                    group.append(sock)
+                else:
+                    port = sock.getsockname()[1]
+                    same = BindAddress(address.family, address.host, port, address.path)
+                    group.append(bind_socket(same, backlog=self.backlog, reuse_port=True))
+            self._groups.append(group)
+        return self._groups[index]
+
+    def urls(self) -> list[str]:
+        return [url_for(sock) for sock in self._groups[0]] if self._groups else []
+
+    def close(self) -> None:
+        """Close every socket; unix socket files are removed."""
+        seen: set[int] = set()
+        for group in self._groups:
+            for sock in group:
+                if id(sock) not in seen:
+                    seen.add(id(sock))
+                    close_listener(sock)
+        self._groups.clear()
+
+    def close_in_child(self, keep: list[socket.socket]) -> None:
+        """In a worker: close the sockets it does not serve, leaving the files alone."""
+        for group in self._groups:
+            for sock in group:
+                if sock not in keep and sock.fileno() >= 0:
+                    sock.close()

@@ -1,24 +1,39 @@
-"""A worker: load the application, serve it on the given sockets until told to stop."""
+"""A worker process: import the application, serve it, report to the supervisor.
+
+The supervisor forks a worker and hands it one end of a socketpair (the channel) and the
+listening sockets of its slot.  The worker says Hello, imports the application (so a
+reload runs new code), starts serving and says Ready; then, from its event loop, a
+Heartbeat and its Stats every second (a blocked loop goes silent, and the supervisor
+replaces it).  Drain makes it stop accepting, finish what is in flight and exit; Stop makes
+it exit at once.  When the channel closes, the supervisor is gone: the worker drains and
+exits too, so no worker outlives its supervisor.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import time
+from typing import Any, cast
 
-from hive.accesslog import AccessLog
+from hive import ipc
+from hive.accesslog import AccessLog, AccessLogError
 from hive.config import Config
-from hive.engine import available_engines
-from hive.loader import load_target, resolve_site
+from hive.loader import LoadError, load_target, resolve_site
 from hive.resource import Resource
 from hive.server import Site
-from hive.supervisor.listeners import url_for
 from hive.worker.serve import Server
+from hive.worker.stats import WorkerStats
 
-__all__ = ["load_site", "run_worker"]
+__all__ = ["BOOT_FAILED", "load_site", "new_event_loop", "worker_main"]
 
 log = logging.getLogger("hive.worker")
+
+#: Exit status of a worker whose application could not be loaded.
+BOOT_FAILED = 3
 
 
 def load_site(config: Config, access_log: AccessLog | None) -> Site:
@@ -47,47 +62,107 @@ def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def run_worker(config: Config, sockets: list[socket.socket], site: Site) -> None:
-    """Serve ``site`` on ``sockets`` until SIGTERM or SIGINT; a second signal stops at once."""
+def worker_main(
+    config: Config,
+    channel: socket.socket,
+    sockets: list[socket.socket],
+    slot: int,
+    generation: int,
+) -> int:
+    """Run a worker until it is told to stop; return its exit status."""
+    # Ctrl-C reaches the whole process group; the supervisor decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     loop = new_event_loop(config.loop)
+    asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(config, sockets, site))
+        return loop.run_until_complete(_run(config, channel, sockets, slot, generation))
     finally:
         loop.close()
 
 
-async def _serve(config: Config, sockets: list[socket.socket], site: Site) -> None:
+class _Channel(asyncio.Protocol):
+    """The worker's end of the supervisor channel."""
+
+    def __init__(self) -> None:
+        self.decoder = ipc.Decoder()
+        self.transport: asyncio.Transport | None = None
+        self.orders: asyncio.Queue[ipc.Drain | ipc.Stop | None] = asyncio.Queue()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        for message in self.decoder.feed(data):
+            if isinstance(message, ipc.Drain | ipc.Stop):
+                self.orders.put_nowait(message)
+            else:
+                log.warning("unexpected message from the supervisor: %r", message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.orders.put_nowait(None)
+
+    def send(self, message: ipc.Message) -> None:
+        if self.transport is not None:
+            self.transport.write(ipc.encode(message))
+
+
+async def _run(
+    config: Config,
+    channel_socket: socket.socket,
+    sockets: list[socket.socket],
+    slot: int,
+    generation: int,
+) -> int:
     loop = asyncio.get_running_loop()
-    access_log = site.access_log
-    server = Server(site, config, on_sweep=access_log.flush if access_log else None)
-    await server.start(sockets)
-    engine = config.http if config.http != "auto" else available_engines()[0]
-    loop_name = type(loop).__module__.split(".")[0]
-    for sock in sockets:
-        log.info("listening on %s (engine %s, loop %s)", url_for(sock), engine, loop_name)
-    stop = asyncio.Event()
-    signals_seen: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        signals_seen.append(signum)
-        if len(signals_seen) > 1:
-            log.info("second signal: stopping now")
-            for connection in list(server.connections):
-                connection.transport.abort()
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    _transport, channel = await loop.connect_accepted_socket(_Channel, channel_socket)
+    channel.send(ipc.Hello(ipc.PROTOCOL_VERSION, slot, generation, os.getpid()))
     try:
-        await stop.wait()
-        log.info(
-            "%s: finishing requests in flight (up to %.0f s)",
-            signal.Signals(signals_seen[0]).name,
-            config.graceful_timeout,
-        )
-        # A second signal aborts every connection, which ends this wait early.
-        await server.shutdown(config.graceful_timeout)
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-    log.info("stopped")
+        access_log = AccessLog.open(config.access_log)
+        site = load_site(config, access_log)
+    except (LoadError, AccessLogError) as exc:
+        channel.send(ipc.Failed(str(exc)))
+        await asyncio.sleep(0)  # let the message go out before the exit
+        return BOOT_FAILED
+    stats = WorkerStats()
+    site.stats = stats
+    server: Server | None = None
+
+    def every_second() -> None:
+        if access_log is not None:
+            access_log.flush()
+        channel.send(ipc.Heartbeat(time.time()))
+        if server is not None:
+            idle = sum(1 for c in server.connections if c.idle)
+            snapshot = stats.snapshot(
+                accepted=server.accepted, active=len(server.connections) - idle, idle=idle
+            )
+            channel.send(snapshot)
+
+    server = Server(site, config, on_sweep=every_second)
+    await server.start(sockets)
+    channel.send(ipc.Ready(generation))
+    every_second()
+    loop.add_signal_handler(
+        signal.SIGTERM, channel.orders.put_nowait, ipc.Drain(config.graceful_timeout)
+    )
+    order = await channel.orders.get()
+    if order is None:
+        log.warning("the supervisor is gone; finishing requests in flight")
+        timeout: float = config.graceful_timeout
+    elif isinstance(order, ipc.Drain):
+        timeout = order.timeout
+    else:
+        timeout = 0.0
+    shutdown: Any = asyncio.ensure_future(server.shutdown(timeout))
+    # A Stop while draining cuts the drain short.
+    while not shutdown.done():
+        getter = asyncio.ensure_future(channel.orders.get())
+        await asyncio.wait({shutdown, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done() and isinstance(getter.result(), ipc.Stop):
+            server.abort_all()
+        getter.cancel()
+    if access_log is not None:
+        access_log.close()
+    return 0

@@ -57,6 +57,7 @@ class _HTTPProtocol(asyncio.Protocol):
             host=address_from_sockaddr(family, transport.get_extra_info("sockname")),
         )
         server.connections.add(self.connection)
+        server.accepted += 1
         if server.draining:
             self.connection.drain()
 
@@ -94,6 +95,8 @@ class Server:
         self.limits: ConnectionLimits = config.connection
         self.backlog = config.backlog
         self.connections: set[Connection] = set()
+        #: Connections accepted since the server started.
+        self.accepted = 0
         self.draining = False
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
@@ -131,6 +134,11 @@ class Server:
             server.close()
         self._servers.clear()
 
+    def abort_all(self) -> None:
+        """Close every connection at once, whatever it is doing."""
+        for connection in list(self.connections):
+            connection.transport.abort()
+
     async def shutdown(self, timeout: float) -> None:
         """Stop accepting, let requests in flight finish (up to ``timeout``), close the rest."""
         self.draining = True
@@ -140,8 +148,7 @@ class Server:
         deadline = self.loop.time() + timeout
         while self.connections and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
-        for connection in list(self.connections):
-            connection.transport.abort()
+        self.abort_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +26,13 @@ class HiveProcess:
     """A ``hive run`` child process; its stderr is collected as it is written."""
 
     def __init__(self, args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None):
-        self.args = [sys.executable, "-m", "hive", "run", *args]
+        self.workdir = Path(tempfile.mkdtemp(prefix="hive-test-"))
+        #: The control socket, private to this process so that tests never meet.
+        self.control = str(self.workdir / "hive.ctl")
+        defaults = ["--control", self.control]
+        if not any(arg in ("-w", "--workers") for arg in args):
+            defaults += ["--workers", "1"]
+        self.args = [sys.executable, "-m", "hive", "run", *args, *defaults]
         self.proc = subprocess.Popen(
             self.args,
             cwd=cwd,
@@ -104,7 +112,19 @@ class HiveProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
         return self.proc.returncode
+
+    def ctl(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run ``hive ARGS --control <this process's socket>``."""
+        return subprocess.run(
+            [sys.executable, "-m", "hive", *args, "--control", self.control],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 @pytest.fixture

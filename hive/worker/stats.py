@@ -1,0 +1,52 @@
+"""A worker's counters, snapshot into an IPC Stats message once a second."""
+
+from __future__ import annotations
+
+import bisect
+import time
+
+import psutil
+
+from hive import ipc
+
+__all__ = ["WorkerStats"]
+
+
+class WorkerStats:
+    """Counts requests as they start and finish; cumulative since the worker started."""
+
+    __slots__ = ("_durations", "_process", "_responses", "finished", "started")
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self._responses: dict[str, int] = {}
+        self._durations = [0] * (len(ipc.DURATION_BUCKETS) + 1)
+        self._process = psutil.Process()
+
+    def request_started(self) -> None:
+        self.started += 1
+
+    def request_finished(self, method: bytes, code: int, started_at: float) -> None:
+        """A response is over (sent, or abandoned by the client)."""
+        self.finished += 1
+        key = f"{method.decode('latin-1')} {code}"
+        self._responses[key] = self._responses.get(key, 0) + 1
+        duration = time.time() - started_at
+        self._durations[bisect.bisect_left(ipc.DURATION_BUCKETS, duration)] += 1
+
+    def snapshot(self, *, accepted: int, active: int, idle: int) -> ipc.Stats:
+        with self._process.oneshot():
+            rss = self._process.memory_info().rss
+            times = self._process.cpu_times()
+        return ipc.Stats(
+            requests=self.finished,
+            in_flight=self.started - self.finished,
+            connections_active=active,
+            connections_idle=idle,
+            accepted=accepted,
+            rss=rss,
+            cpu_seconds=times.user + times.system,
+            responses=dict(self._responses),
+            durations=list(self._durations),
+        )
