@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run test lint typecheck unit integration clean
+.PHONY: run test tools lint typecheck unit integration clean
 
 $(BIN)/hive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,17 @@ $(BIN)/hive: pyproject.toml
 run: $(BIN)/hive
 	$(BIN)/hive run examples.site:root --bind $(BIND)
 
-test: $(BIN)/hive lint typecheck
+test: $(BIN)/hive tools lint typecheck
 	$(BIN)/pytest
+
+# Load tests drive hive with wrk (Debian package); installed here when we may.
+tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "wrk is not installed and cannot be installed here: apt-get install wrk"; exit 1; \
+	  fi; }
 
 lint: $(BIN)/hive
 	$(BIN)/ruff check hive tests examples loadtests

@@ -115,6 +115,8 @@ class ConnectionLost(ConnectionError):
 
 
 _NO_DEADLINE = float("inf")
+#: How long an idle connection may still bring a request once its worker drains.
+DRAIN_IDLE_GRACE = 1.0
 #: Bodies up to this size are joined with the head into one write; larger ones are not copied.
 _JOIN_LIMIT = 64 * 1024
 _IDLE_HEAD = RequestHead(b"GET", b"/", b"1.1", [], False, False, 0)
@@ -232,11 +234,17 @@ class Connection:
             self._deadline = _NO_DEADLINE
             self.transport.abort()
 
-    def drain(self) -> None:
-        """Finish what is under way, then close; close at once if idle."""
+    def drain(self, now: float) -> None:
+        """Finish what is under way and close; an idle connection is closed shortly.
+
+        Closing an idle keep-alive connection at once races with a request the client may
+        be sending on it right now, which the client would see fail.  So an idle connection
+        gets `DRAIN_IDLE_GRACE` seconds in which a request is still answered (with
+        ``Connection: close``), and is closed after that.
+        """
         self._closing = True
         if self._wait is _Wait.IDLE and not self._pending:
-            self._close()
+            self._deadline = min(self._deadline, now + DRAIN_IDLE_GRACE)
 
     @property
     def idle(self) -> bool:
@@ -425,6 +433,7 @@ class Connection:
             self._reading = True
             self.transport.resume_reading()
         if self._closing and not self._pending:
+            # Draining: responses already said Connection: close.
             self._close()
             return
         self._process(now)

@@ -59,7 +59,7 @@ class _HTTPProtocol(asyncio.Protocol):
         server.connections.add(self.connection)
         server.accepted += 1
         if server.draining:
-            self.connection.drain()
+            self.connection.drain(self.time())
 
     def data_received(self, data: bytes) -> None:
         self.connection.data_received(data, self.time())
@@ -143,8 +143,9 @@ class Server:
         """Stop accepting, let requests in flight finish (up to ``timeout``), close the rest."""
         self.draining = True
         self.stop_accepting()
+        now = self.loop.time()
         for connection in list(self.connections):
-            connection.drain()
+            connection.drain(now)
         deadline = self.loop.time() + timeout
         while self.connections and self.loop.time() < deadline:
             await asyncio.sleep(0.05)

@@ -271,18 +271,31 @@ def test_half_close_still_gets_the_answer(engine: str) -> None:
     assert harness.transport.closed
 
 
-def test_drain_closes_idle_and_finishes_busy(engine: str) -> None:
-    idle = Harness(Body(), engine=engine)
-    idle.connection.drain()
+def test_drain_closes_idle_after_a_grace_and_finishes_busy(engine: str) -> None:
+    idle = Harness(Body(), engine=engine, now=10.0)
+    idle.connection.drain(10.0)
+    idle.connection.check_deadlines(10.5)
+    assert not idle.transport.closed
+    idle.connection.check_deadlines(11.0)
     assert idle.transport.closed
     held = Held()
     busy = Harness(held, engine=engine)
     busy.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    busy.connection.drain()
+    busy.connection.drain(0.0)
+    busy.connection.check_deadlines(100.0)
     assert not busy.transport.closed
     held.requests[0].finish()
     assert busy.response().header("Connection") == "close"
     assert busy.transport.closed
+
+
+def test_request_on_an_idle_connection_during_drain_is_answered(engine: str) -> None:
+    harness = Harness(Body(), engine=engine)
+    harness.connection.drain(0.0)
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", now=0.5)
+    response = harness.response()
+    assert response.status == 200 and response.header("Connection") == "close"
+    assert harness.transport.closed
 
 
 def test_response_longer_than_declared_is_cut(engine: str) -> None:
