@@ -267,15 +267,16 @@ def test_exception_is_500_and_logged(hive_run: Any, tmp_path: Path, show: bool) 
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    control = ["--control", str(Path(tempfile.mkdtemp(prefix="hive-test-")) / "hive.ctl")]
-    return subprocess.run(
-        [sys.executable, "-m", "hive", "run", *args, "--workers", "1", *control],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
+    with tempfile.TemporaryDirectory(prefix="hive-test-") as workdir:
+        control = ["--control", f"{workdir}/hive.ctl"]
+        return subprocess.run(
+            [sys.executable, "-m", "hive", "run", *args, "--workers", "1", *control],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 @pytest.mark.parametrize(
