@@ -92,6 +92,8 @@ class Stats:
     cpu_seconds: float
     responses: dict[str, int]
     durations: list[int]
+    #: The sum of request durations in seconds (the histogram's _sum).
+    duration_sum: float
 
     def __post_init__(self) -> None:
         if len(self.durations) != len(DURATION_BUCKETS) + 1:

@@ -410,7 +410,7 @@ class Request:
         """Find the resource for this request and render it."""
         try:
             resource = self.site.getResourceFor(self)
-            if isawaitable(resource):
+            if not isinstance(resource, Resource) and isawaitable(resource):
                 self._run(self._render_async(resource))
                 return
             self.render(resource)
@@ -534,11 +534,8 @@ class Request:
         headers = site._fixed_headers()
         content_length: int | None = None
         close = False
-        if (
-            response.hasHeader(b"content-length")
-            or response.hasHeader(b"connection")
-            or response.hasHeader(b"transfer-encoding")
-        ):
+        raw = response._raw
+        if b"content-length" in raw or b"connection" in raw or b"transfer-encoding" in raw:
             for name, value in response._wire_items():
                 lowered = name.lower()
                 if lowered == b"content-length":

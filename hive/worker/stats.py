@@ -15,13 +15,14 @@ __all__ = ["WorkerStats"]
 class WorkerStats:
     """Counts requests as they start and finish; cumulative since the worker started."""
 
-    __slots__ = ("_durations", "_process", "_responses", "finished", "started")
+    __slots__ = ("_duration_sum", "_durations", "_process", "_responses", "finished", "started")
 
     def __init__(self) -> None:
         self.started = 0
         self.finished = 0
         self._responses: dict[str, int] = {}
         self._durations = [0] * (len(ipc.DURATION_BUCKETS) + 1)
+        self._duration_sum = 0.0
         self._process = psutil.Process()
 
     def request_started(self) -> None:
@@ -33,6 +34,7 @@ class WorkerStats:
         key = f"{method.decode('latin-1')} {code}"
         self._responses[key] = self._responses.get(key, 0) + 1
         duration = time.time() - started_at
+        self._duration_sum += duration
         self._durations[bisect.bisect_left(ipc.DURATION_BUCKETS, duration)] += 1
 
     def snapshot(self, *, accepted: int, active: int, idle: int) -> ipc.Stats:
@@ -49,4 +51,5 @@ class WorkerStats:
             cpu_seconds=times.user + times.system,
             responses=dict(self._responses),
             durations=list(self._durations),
+            duration_sum=self._duration_sum,
         )

@@ -40,6 +40,7 @@ STATS = Stats(
     cpu_seconds=1.25,
     responses={"GET 200": 8, "POST 404": 2},
     durations=HISTOGRAM,
+    duration_sum=0.75,
 )
 EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     (

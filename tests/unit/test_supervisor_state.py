@@ -189,7 +189,7 @@ def test_silent_worker_is_replaced_then_killed() -> None:
 def test_max_requests_recycles_after_the_replacement_is_ready() -> None:
     sim = Sim(workers=1, max_requests=100)
     (pid,) = sim.boot()
-    stats = ipc.Stats(100, 0, 0, 0, 0, 10_000_000, 1.0, {"GET 200": 100}, [0] * 12)
+    stats = ipc.Stats(100, 0, 0, 0, 0, 10_000_000, 1.0, {"GET 200": 100}, [0] * 12, 1.5)
     sim.event(sv.MessageReceived(pid, stats))
     (replacement,) = [p for p in sim.state.workers if p != pid]
     assert not sim.of(sv.Send)
@@ -201,7 +201,7 @@ def test_max_requests_recycles_after_the_replacement_is_ready() -> None:
 def test_max_memory_recycles() -> None:
     sim = Sim(workers=1, max_memory=50_000_000)
     (pid,) = sim.boot()
-    stats = ipc.Stats(5, 0, 0, 0, 0, 60_000_000, 1.0, {}, [0] * 12)
+    stats = ipc.Stats(5, 0, 0, 0, 0, 60_000_000, 1.0, {}, [0] * 12, 0.1)
     sim.event(sv.MessageReceived(pid, stats))
     assert len(sim.state.workers) == 2
     assert sim.state.workers[pid].retiring == "max_memory"
@@ -291,7 +291,7 @@ def test_unknown_and_malformed_messages_are_logged_not_fatal() -> None:
 def test_retired_workers_stats_are_kept() -> None:
     sim = Sim(workers=1)
     (pid,) = sim.boot()
-    stats = ipc.Stats(42, 0, 0, 0, 7, 1, 2.5, {}, [0] * 12)
+    stats = ipc.Stats(42, 0, 0, 0, 7, 1, 2.5, {}, [0] * 12, 0.4)
     sim.event(sv.MessageReceived(pid, stats))
     sim.now = 50
     sim.event(sv.Exited(pid, -9))
