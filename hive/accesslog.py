@@ -8,6 +8,7 @@ worker calls `AccessLog.flush` from a timer and at shutdown.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import select
@@ -69,6 +70,50 @@ def combined_line(
     return (
         f"{_bare(host)} - {_bare(user or '')} [{_timestamp(when)}] "
         f'"{request}" {status} {size} "{_quoted(referer)}" "{_quoted(user_agent)}"'
+    )
+
+
+def json_line(
+    *,
+    host: str,
+    user: str | None,
+    when: float,
+    method: bytes,
+    uri: bytes,
+    version: bytes,
+    status: int,
+    length: int | None,
+    referer: bytes | None,
+    user_agent: bytes | None,
+    duration: float | None = None,
+) -> str:
+    """Format one request as a JSON object on one line (``--log-format json``).
+
+    Bytes are decoded as latin-1 and JSON-escaped, so no input can break the line.
+    """
+    record: dict[str, object] = {
+        "time": _iso_time(when),
+        "client": host,
+        "user": user,
+        "method": method.decode("latin-1"),
+        "uri": uri.decode("latin-1"),
+        "protocol": version.decode("latin-1"),
+        "status": status,
+        "bytes": length,
+        "referer": referer.decode("latin-1") if referer is not None else None,
+        "user_agent": user_agent.decode("latin-1") if user_agent is not None else None,
+    }
+    if duration is not None:
+        record["duration_ms"] = round(duration * 1000, 3)
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _iso_time(when: float) -> str:
+    t = time.gmtime(when)
+    millis = int((when % 1) * 1000)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import sys
+import tomllib
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -14,8 +16,17 @@ import click
 
 from hive.config import Config, ConfigError, usable_cores
 from hive.engine import HeadLimits
+from hive.logs import setup_logging
 from hive.supervisor.control import ControlError, default_control_path, format_status, request
-from hive.supervisor.listeners import ListenerError, SocketGroups, parse_bind
+from hive.supervisor.listeners import (
+    ListenerError,
+    SocketGroups,
+    bind_socket,
+    close_listener,
+    parse_bind,
+    url_for,
+)
+from hive.supervisor.systemd import inherited_sockets
 from hive.worker.connection import ConnectionLimits
 
 __all__ = ["main"]
@@ -56,11 +67,19 @@ def _size(text: str) -> int:
             return int(float(text[:-1]) * units[text[-1]])
         return int(text)
     except ValueError:
-        raise click.BadParameter(f"expected a size such as 512M, got {text!r}") from None
+        raise ConfigError(f"max_memory: expected a size such as 512M, got {text!r}") from None
 
 
 @main.command()
-@click.argument("app", metavar="MODULE:ATTRIBUTE")
+@click.argument("app", metavar="MODULE:ATTRIBUTE", required=False)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="PATH",
+    default=None,
+    help="A TOML file of settings (keys are option names); flags win over HIVE_* "
+    "environment variables, which win over the file.",
+)
 @click.option(
     "-b",
     "--bind",
@@ -100,6 +119,22 @@ def _size(text: str) -> int:
     help="Access log file, - for standard output.",
 )
 @click.option("--no-access-log", is_flag=True, help="Write no access log.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["combined", "json"]),
+    default="combined",
+    show_default=True,
+    help="Access log lines.",
+)
+@click.option("--error-log", default=None, metavar="PATH", help="Error log file [default: stderr]")
+@click.option(
+    "--forwarded-allow",
+    multiple=True,
+    metavar="ADDRESSES",
+    help="Proxies (addresses, networks, '*') whose X-Forwarded-For/-Proto are believed.",
+)
+@click.option("--certfile", default=None, metavar="PATH", help="TLS certificate chain (PEM).")
+@click.option("--keyfile", default=None, metavar="PATH", help="TLS private key (PEM).")
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
 @click.option("--server-header", default="hive", show_default=True, help="'' for none.")
 @click.option(
@@ -115,6 +150,12 @@ def _size(text: str) -> int:
 )
 @_control_option
 @click.option("--pid-file", default=None, metavar="PATH", help="Write the supervisor's pid here.")
+@click.option(
+    "--metrics-bind",
+    default=None,
+    metavar="ADDRESS",
+    help="Serve /metrics, /healthz, /readyz, /status here (the supervisor).",
+)
 @click.option("--max-request-line", default=_HEAD.max_request_line, show_default=True)
 @click.option("--max-head-size", default=_HEAD.max_head_bytes, show_default=True)
 @click.option("--max-header-count", default=_HEAD.max_header_count, show_default=True)
@@ -123,32 +164,122 @@ def _size(text: str) -> int:
 @click.option("--body-timeout", default=_CONN.body_timeout, show_default=True)
 @click.option("--keep-alive-timeout", default=_CONN.keep_alive_timeout, show_default=True)
 @click.option("--send-timeout", default=_CONN.send_timeout, show_default=True)
-def run(app: str, binds: tuple[str, ...], **options: Any) -> None:
+@click.pass_context
+def run(ctx: click.Context, /, app: str | None, config_file: str | None, **options: Any) -> None:
     """Serve MODULE:ATTRIBUTE (a Site, a root Resource, or a callable returning one) on
     every core: a supervisor and one worker process per core."""
-    _setup_logging()
+    setup_logging()
     try:
-        config = _config(app, binds, options)
+        config = _settings(ctx, app, config_file)
+        setup_logging(config.error_log)
         addresses = [parse_bind(text) for text in config.binds]
+        ops_address = parse_bind(config.metrics_bind) if config.metrics_bind else None
     except (ConfigError, ListenerError) as exc:
         _fail(str(exc))
     # Imported here so that `hive --help` and `hive status` stay quick.
     from hive.supervisor.runtime import Supervisor
+    from hive.worker.main import TLSError, tls_context
 
-    groups = SocketGroups(addresses, backlog=config.backlog, shared=config.socket_mode == "shared")
+    try:
+        tls_context(config)  # a bad certificate is an error now, not in every worker
+    except TLSError as exc:
+        _fail(str(exc))
+    inherited = inherited_sockets()
+    if inherited:
+        # systemd's sockets (socket activation): one group, shared by every worker.
+        groups = SocketGroups.adopt(inherited)
+        config = dataclasses.replace(config, socket_mode="shared")
+    else:
+        groups = SocketGroups(
+            addresses, backlog=config.backlog, shared=config.socket_mode == "shared"
+        )
+    ops_socket = None
+
+    def reread() -> Config:
+        return _settings(ctx, app, config_file)
+
     try:
         groups.open()
         for url in groups.urls():
             log.info("listening on %s", url)
-        supervisor = Supervisor(config, groups, config.control or default_control_path())
+        if ops_address is not None:
+            ops_socket = bind_socket(ops_address, backlog=64)
+            log.info("ops endpoint on %s/metrics", url_for(ops_socket))
+        control = config.control or default_control_path()
+        supervisor = Supervisor(config, groups, control, ops_socket, reread=reread)
         with _pid_file(config.pid_file):
             outcome = supervisor.run()
     except (ListenerError, ControlError, OSError) as exc:
         _fail(str(exc))
     finally:
         groups.close()
+        if ops_socket is not None:
+            close_listener(ops_socket)
     if outcome.code:
         _fail(outcome.message or f"exit status {outcome.code}")
+
+
+def _settings(ctx: click.Context, app: str | None, config_file: str | None) -> Config:
+    """The settings from flags, HIVE_* variables and the TOML file, in that order of weight.
+
+    Read again on reload, so a changed file reaches the new workers.
+    """
+    values: dict[str, Any] = dict(ctx.params)
+    params = {p.name: p for p in ctx.command.params if p.name and p.name != "config_file"}
+    explicit = {
+        name
+        for name in params
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    }
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if config_file:
+        layers.append((f"config {config_file}", _read_toml(config_file, params)))
+    layers.append(("environment", _read_environment(params)))
+    for origin, layer in layers:  # later layers win
+        for name, raw in layer.items():
+            if name in explicit:
+                continue
+            param = params[name]
+            try:
+                if param.multiple and isinstance(raw, str):
+                    raw = [part for part in raw.split(",") if part.strip()]
+                values[name] = param.type_cast_value(ctx, raw)
+            except click.BadParameter as exc:
+                raise ConfigError(f"{origin}: {_key(name)}: {exc.format_message()}") from None
+    if not values.get("app"):
+        raise ConfigError("no application: give MODULE:ATTRIBUTE, HIVE_APP or app in --config")
+    return _config(values["app"], tuple(values["binds"]), values)
+
+
+def _key(name: str) -> str:
+    return {"binds": "bind"}.get(name, name)
+
+
+def _read_toml(path: str, params: dict[str, click.Parameter]) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+    names = {_key(name): name for name in params}
+    layer = {}
+    for key, value in data.items():
+        name = names.get(key.replace("-", "_"))
+        if name is None:
+            raise ConfigError(f"config {path}: unknown setting {key!r}")
+        layer[name] = value
+    return layer
+
+
+def _read_environment(params: dict[str, click.Parameter]) -> dict[str, Any]:
+    layer = {}
+    for name in params:
+        value = os.environ.get("HIVE_" + _key(name).upper())
+        if value is not None:
+            layer[name] = value
+    return layer
 
 
 def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config:
@@ -161,6 +292,13 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         http=options["http"],
         loop=options["loop"],
         access_log=None if options["no_access_log"] else options["access_log"],
+        log_format=options["log_format"],
+        error_log=options["error_log"],
+        forwarded_allow=tuple(
+            part.strip() for value in options["forwarded_allow"] for part in value.split(",")
+        ),
+        certfile=options["certfile"],
+        keyfile=options["keyfile"],
         display_tracebacks=options["display_tracebacks"],
         server_header=options["server_header"],
         graceful_timeout=options["graceful_timeout"],
@@ -173,6 +311,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         max_memory=_size(options["max_memory"]),
         control=options["control"],
         pid_file=options["pid_file"],
+        metrics_bind=options["metrics_bind"],
         head=HeadLimits(
             max_request_line=options["max_request_line"],
             max_head_bytes=options["max_head_size"],
@@ -244,11 +383,3 @@ def scale(workers: int, control: str | None) -> None:
     """Run WORKERS worker processes from now on."""
     _ask(control, "scale", {"workers": workers})
     click.echo(f"scaling to {workers} worker(s)")
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-        stream=sys.stderr,
-    )

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 
 from hive.engine import HeadLimits
+from hive.forwarded import TrustedProxies
 from hive.worker.connection import ConnectionLimits
 
 __all__ = ["Config", "ConfigError", "usable_cores"]
@@ -64,6 +65,17 @@ class Config:
     #: The control socket ``hive status|reload|stop|scale`` talk to; None for the default.
     control: str | None = None
     pid_file: str | None = None
+    #: Where the supervisor serves /metrics, /healthz, /readyz and /status; None for off.
+    metrics_bind: str | None = None
+    #: "combined" or "json" access log lines.
+    log_format: str = "combined"
+    #: The error log: None for standard error, or a file (reopened on SIGUSR1).
+    error_log: str | None = None
+    #: Proxies (addresses, networks, or "*") whose X-Forwarded-* headers are believed.
+    forwarded_allow: tuple[str, ...] = ()
+    #: TLS: a PEM certificate chain and its key; both or neither.
+    certfile: str | None = None
+    keyfile: str | None = None
     head: HeadLimits = field(default_factory=HeadLimits)
     connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
@@ -80,6 +92,14 @@ class Config:
         for name in ("max_requests", "max_requests_jitter", "max_memory"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if self.log_format not in ("combined", "json"):
+            raise ConfigError(f"log_format: must be combined or json, got {self.log_format!r}")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ConfigError("certfile and keyfile: give both or neither")
+        try:
+            TrustedProxies(self.forwarded_allow)
+        except ValueError as exc:
+            raise ConfigError(f"forwarded_allow: {exc}") from None
         if self.backlog < 1:
             raise ConfigError(f"backlog: must be at least 1, got {self.backlog}")
         if self.http not in _ENGINES:

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Final, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from hive import http
-from hive.accesslog import AccessLog, combined_line
+from hive.accesslog import AccessLog, combined_line, json_line
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.engine import RequestHead
 from hive.error import Error, UnsupportedMethod
@@ -37,6 +37,7 @@ from hive.forms import (
     parse_form,
     parse_query,
 )
+from hive.forwarded import TrustedProxies
 from hive.http_headers import Headers
 from hive.resource import ErrorPage, IResource, Resource, allowed_methods
 from hive.urlpath import URLPath
@@ -106,6 +107,8 @@ class Request:
         self._write_waiter: asyncio.Future[None] | None = None
         self.host: Address = channel.host
         self.client: Address = channel.peer
+        if site.trusted_proxies:
+            self._apply_forwarded(site.trusted_proxies)
         question = target.find(b"?")
         if question >= 0:
             self._query = target[question + 1 :]
@@ -121,6 +124,19 @@ class Request:
         if b"%" in target:
             segments = [unquote_to_bytes(segment) for segment in segments]
         self.postpath = segments
+
+    def _apply_forwarded(self, proxies: TrustedProxies) -> None:
+        peer = self.client
+        # A unix socket has no peer address: only a proxy on this host can connect to it.
+        peer_host = "127.0.0.1" if isinstance(peer, UNIXAddress) else peer.host
+        headers = self.requestHeaders
+        host = proxies.client(peer_host, headers.getRawHeaders(b"x-forwarded-for"))
+        if host != peer_host:
+            port = 0 if isinstance(peer, UNIXAddress) else peer.port
+            self.client = (IPv6Address if ":" in host else IPv4Address)("TCP", host, port)
+        scheme = proxies.scheme(peer_host, headers.getRawHeaders(b"x-forwarded-proto"))
+        if scheme is not None:
+            self._forced_secure = scheme == "https"
 
     # -- request data ----------------------------------------------------------------------
 
@@ -196,7 +212,8 @@ class Request:
         self.host = IPv4Address("TCP", host.decode("ascii"), port)
 
     def isSecure(self) -> bool:
-        return bool(getattr(self, "_forced_secure", False) or self.channel.secure)
+        forced: bool | None = getattr(self, "_forced_secure", None)
+        return forced if forced is not None else self.channel.secure
 
     def getRequestHostname(self) -> bytes:
         """The Host header's name without the port, else the address the request came to."""
@@ -596,6 +613,10 @@ class Site:
     displayTracebacks: bool = False
     #: Counts requests as they start and finish (the worker's stats), when set.
     stats: RequestStats | None = None
+    #: Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (--forwarded-allow).
+    trusted_proxies: TrustedProxies | None = None
+    #: "combined" (Apache/nginx) or "json" (one object per line).
+    access_log_format: str = "combined"
 
     def __init__(
         self,
@@ -658,8 +679,9 @@ class Site:
         headers = request.requestHeaders
         referer = headers.getRawHeaders(b"referer")
         agent = headers.getRawHeaders(b"user-agent")
+        line = json_line if self.access_log_format == "json" else combined_line
         access_log.log(
-            combined_line(
+            line(
                 host=client.host if not isinstance(client, UNIXAddress) else "-",
                 user=None,
                 when=request.started,

@@ -341,8 +341,17 @@ class SocketGroups:
         self.shared = shared
         self._groups: list[list[socket.socket]] = []
 
+    @classmethod
+    def adopt(cls, sockets: list[socket.socket]) -> SocketGroups:
+        """Groups made of sockets bound by someone else (systemd): one shared group."""
+        groups = cls([], backlog=0, shared=True)
+        groups._groups.append(list(sockets))
+        return groups
+
     def open(self) -> None:
         """Bind group 0 (every address); errors are ListenerError, one line each."""
+        if self._groups:
+            return  # adopted
         try:
             self._groups.append([self._bind_first(address) for address in self.addresses])
         except BaseException:
@@ -380,6 +389,15 @@ class SocketGroups:
                     group.append(bind_socket(same, backlog=self.backlog, reuse_port=True))
             self._groups.append(group)
         return self._groups[index]
+
+    def listeners(self) -> list[tuple[str, socket.socket]]:
+        """(URL, socket) of every TCP socket of every group, for listen queue metrics."""
+        return [
+            (f"{url_for(sock)}#{index}", sock)
+            for index, group in enumerate(self._groups)
+            for sock in group
+            if sock.family != socket.AF_UNIX
+        ]
 
     def urls(self) -> list[str]:
         return [url_for(sock) for sock in self._groups[0]] if self._groups else []

@@ -10,6 +10,7 @@ Signal handlers do nothing: the wake-up pipe carries the signal numbers to the l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import selectors
@@ -19,12 +20,17 @@ import sys
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 
 from hive import ipc
 from hive.config import Config
+from hive.logs import reopen_log_files
+from hive.metrics import exposition, listen_queue, wants_openmetrics
 from hive.supervisor import state as sv
 from hive.supervisor.control import ControlServer
 from hive.supervisor.listeners import SocketGroups
+from hive.supervisor.ops import OpsResponse, OpsServer, json_response, text_response
+from hive.supervisor.systemd import notify
 
 __all__ = ["Supervisor"]
 
@@ -38,6 +44,7 @@ _SIGNALS = (
     signal.SIGTTIN,
     signal.SIGTTOU,
     signal.SIGCHLD,
+    signal.SIGUSR1,
 )
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -83,9 +90,18 @@ class _Channel:
 class Supervisor:
     """Keeps ``config.workers`` workers serving on ``groups``' sockets until told to stop."""
 
-    def __init__(self, config: Config, groups: SocketGroups, control_path: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        groups: SocketGroups,
+        control_path: str,
+        ops_socket: socket.socket | None = None,
+        reread: Callable[[], Config] | None = None,
+    ) -> None:
         self.config = config
+        self.reread = reread
         self.groups = groups
+        self.ops = OpsServer(ops_socket, self._ops_route) if ops_socket is not None else None
         self.state = sv.SupervisorState.new(
             sv.SupervisorConfig(
                 workers=config.workers,
@@ -112,6 +128,8 @@ class Supervisor:
         self._install_signals()
         self.selector.register(self._wakeup_r, selectors.EVENT_READ, "signal")
         self.selector.register(self.control.fileno(), selectors.EVENT_READ, "control")
+        if self.ops is not None:
+            self.selector.register(self.ops.fileno(), selectors.EVENT_READ, "ops")
         self._dispatch(sv.Boot())
         next_tick = time.monotonic() + TICK
         try:
@@ -125,6 +143,9 @@ class Supervisor:
                     next_tick = now + TICK
                     self.control.check_deadlines(now)
                     self._watch_control()
+                    if self.ops is not None:
+                        self.ops.check_deadlines(now)
+                        self._sync("ops-client", self.ops.watched())
                     self._dispatch(sv.Tick())
         finally:
             self._shutdown()
@@ -135,17 +156,35 @@ class Supervisor:
         if tag == "signal":
             with contextlib.suppress(BlockingIOError, InterruptedError):
                 for signum in os.read(self._wakeup_r, 64):
+                    if signum == signal.SIGUSR1:
+                        reopen_log_files()
+                    if signum == signal.SIGHUP and self._reread_config() is not None:
+                        continue
                     if signum != signal.SIGCHLD:
                         self._dispatch(sv.SignalReceived(signum))
         elif tag == "control":
             self.control.accept()
             self._watch_control()
+        elif tag == "ops" and self.ops is not None:
+            self.ops.accept(time.monotonic())
+            self._sync("ops-client", self.ops.watched())
+        elif tag == "ops-client" and self.ops is not None:
+            self.ops.handle(
+                key.fd, bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE)
+            )
+            self._sync("ops-client", self.ops.watched())
         elif tag == "client":
             requests = self.control.handle(
                 key.fd, bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE)
             )
             self._watch_control()
             for request in requests:
+                if request.command == "reload":
+                    error = self._reread_config()
+                    if error is not None:
+                        self.control.reply(request.client_id, False, error=error)
+                        self._watch_control()
+                        continue
                 self._dispatch(sv.Control(request.client_id, request.command, request.args))
         elif isinstance(tag, _Channel):
             channel = tag
@@ -172,6 +211,34 @@ class Supervisor:
             if channel is not None:
                 self._forget(channel)
             self._dispatch(sv.Exited(pid, os.waitstatus_to_exitcode(status)))
+
+    def _reread_config(self) -> str | None:
+        """Before a reload: read the settings again; the error that stops the reload, if any.
+
+        The new settings reach the new workers.  What the supervisor itself holds (the
+        listening addresses, the control socket, the ops endpoint, the pid file) stays as it
+        was started; the number of workers changes with ``hive scale``.
+        """
+        if self.reread is None:
+            return None
+        try:
+            new = self.reread()
+        except Exception as exc:
+            log.error("reload refused: %s", exc)
+            return f"reload refused: {exc}"
+        old = self.config
+        self.config = dataclasses.replace(
+            new,
+            binds=old.binds,
+            backlog=old.backlog,
+            socket_mode=old.socket_mode,
+            workers=old.workers,
+            control=old.control,
+            pid_file=old.pid_file,
+            metrics_bind=old.metrics_bind,
+            error_log=old.error_log,
+        )
+        return None
 
     # -- decisions and actions -------------------------------------------------------------
 
@@ -205,6 +272,8 @@ class Supervisor:
             self._watch_control()
         elif isinstance(action, sv.Log):
             log.log(_LEVELS.get(action.level, logging.INFO), "%s", action.text)
+        elif isinstance(action, sv.Notify):
+            notify(action.status)
         elif isinstance(action, sv.Exit) and self.exit is None:
             self.exit = action
 
@@ -252,6 +321,8 @@ class Supervisor:
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
         self.control.close_in_child()
+        if self.ops is not None:
+            self.ops.close_in_child()
         for channel in self.channels.values():
             channel.sock.close()
         self.channels.clear()
@@ -265,15 +336,51 @@ class Supervisor:
             self.selector.modify(channel.sock, events, channel)
 
     def _watch_control(self) -> None:
-        wanted = self.control.watched()
-        registered = {key.fd for key in self.selector.get_map().values() if key.data == "client"}
+        self._sync("client", self.control.watched())
+
+    def _sync(self, tag: str, wanted: dict[int, int]) -> None:
+        """Make the selector watch exactly ``wanted`` (fd -> events) under ``tag``."""
+        registered = {key.fd for key in self.selector.get_map().values() if key.data == tag}
         for fd in registered - wanted.keys():
             self.selector.unregister(fd)
         for fd, events in wanted.items():
             if fd in registered:
-                self.selector.modify(fd, events, "client")
+                self.selector.modify(fd, events, tag)
             else:
-                self.selector.register(fd, events, "client")
+                self.selector.register(fd, events, tag)
+
+    # -- the ops endpoint --------------------------------------------------------------------
+
+    def _ops_route(
+        self, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> OpsResponse:
+        state = self.state
+        if path == b"/healthz":
+            return text_response(200, "ok\n")
+        if path == b"/readyz":
+            ready = sum(w.state is sv.WorkerState.READY for w in state.workers.values())
+            if ready:
+                return text_response(200, f"ready: {ready} worker(s)\n")
+            return text_response(503, "no worker is ready\n")
+        if path == b"/status":
+            data = {**sv.status(state), "pid": os.getpid(), "now": time.monotonic()}
+            return json_response(200, data)
+        if path == b"/metrics":
+            accept = next((v for n, v in headers if n == b"accept"), b"").decode("latin-1")
+            queues = [
+                (url, *depth)
+                for url, sock in self.groups.listeners()
+                if (depth := listen_queue(sock)) is not None
+            ]
+            body, content_type = exposition(
+                state,
+                now=time.monotonic(),
+                wall_now=time.time(),
+                openmetrics=wants_openmetrics(accept),
+                listen_queues=queues,
+            )
+            return OpsResponse(200, content_type.encode("latin-1"), body)
+        return text_response(404, "not found: try /metrics, /healthz, /readyz or /status\n")
 
     def _forget(self, channel: _Channel) -> None:
         if self.channels.pop(channel.pid, None) is not None:
@@ -307,6 +414,8 @@ class Supervisor:
         for signum in _SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         self.control.close()
+        if self.ops is not None:
+            self.ops.close()
         self.selector.close()
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)

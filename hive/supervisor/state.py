@@ -35,6 +35,7 @@ from enum import Enum
 from typing import Any
 
 from hive import ipc
+from hive.metrics import Totals
 
 __all__ = [
     "Boot",
@@ -44,6 +45,7 @@ __all__ = [
     "Kill",
     "Log",
     "MessageReceived",
+    "Notify",
     "Reply",
     "Send",
     "SignalReceived",
@@ -163,7 +165,14 @@ class Exit:
     message: str = ""
 
 
-Action = Spawn | Send | Kill | Reply | Log | Exit
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the service manager (systemd's sd_notify): READY=1, RELOADING=1, STOPPING=1."""
+
+    status: str
+
+
+Action = Spawn | Send | Kill | Reply | Log | Exit | Notify
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -264,7 +273,7 @@ class SupervisorState:
     restarts: dict[str, int] = field(default_factory=dict)
     reloads: dict[str, int] = field(default_factory=dict)
     #: Cumulative stats of workers that are gone, so totals never go backwards.
-    retired: dict[str, float] = field(default_factory=dict)
+    retired: Totals = field(default_factory=Totals)
 
     @classmethod
     def new(cls, config: SupervisorConfig) -> SupervisorState:
@@ -399,6 +408,7 @@ def _ready(state: SupervisorState, worker: Worker, now: float, actions: list[Act
     if state.phase is Phase.BOOTING and _all_slots_ready(state):
         state.phase = Phase.RUNNING
         actions.append(Log("info", f"ready: {state.target} worker(s) serving"))
+        actions.append(Notify("READY=1"))
 
 
 def _signal(state: SupervisorState, signum: int, now: float, actions: list[Action]) -> None:
@@ -412,6 +422,10 @@ def _signal(state: SupervisorState, signum: int, now: float, actions: list[Actio
         _scale(state, state.target + 1, actions)
     elif signum == signal.SIGTTOU:
         _scale(state, max(1, state.target - 1), actions)
+    elif signum == signal.SIGUSR1:
+        actions.append(Log("info", "reopening log files"))
+        for worker in state.workers.values():
+            actions.append(Kill(worker.pid, signal.SIGUSR1))
 
 
 def _control(state: SupervisorState, event: Control, now: float, actions: list[Action]) -> None:
@@ -598,6 +612,7 @@ def _start_reload(
     if client is not None:
         state.reload.waiters.append(client)
     actions.append(Log("info", f"reloading: starting generation {generation}"))
+    actions.append(Notify("RELOADING=1"))
     for worker in list(state.workers.values()):
         if worker.state is WorkerState.READY and worker.slot < state.target:
             worker.retiring = "reload"
@@ -616,6 +631,7 @@ def _commit_reload(state: SupervisorState, now: float, actions: list[Action]) ->
                 _count(state.restarts, worker.retiring)
             _drain(state, worker, now, actions)
     actions.append(Log("info", f"reloaded: generation {reload.generation} serving"))
+    actions.append(Notify("READY=1"))
     for client in reload.waiters:
         actions.append(Reply(client, True, data={"generation": reload.generation}))
 
@@ -635,6 +651,7 @@ def _abandon_reload(state: SupervisorState, error: str, actions: list[Action]) -
         elif worker.retiring == "reload":
             worker.retiring = None
     actions.append(Log("error", f"reload abandoned, the old workers keep serving: {error}"))
+    actions.append(Notify("READY=1"))
     for client in reload.waiters:
         actions.append(Reply(client, False, error=f"reload failed: {error}"))
 
@@ -691,6 +708,7 @@ def _stop(
             _stop_now(state, now, actions)
         return
     state.phase = Phase.STOPPING
+    actions.append(Notify("STOPPING=1"))
     state.pending.clear()
     if state.reload is not None:
         for client in state.reload.waiters:
@@ -747,13 +765,8 @@ def _all_slots_ready(state: SupervisorState) -> bool:
 
 
 def _retire_stats(state: SupervisorState, worker: Worker) -> None:
-    stats = worker.stats
-    if stats is None:
-        return
-    totals = state.retired
-    totals["requests"] = totals.get("requests", 0) + stats.requests
-    totals["accepted"] = totals.get("accepted", 0) + stats.accepted
-    totals["cpu_seconds"] = totals.get("cpu_seconds", 0.0) + stats.cpu_seconds
+    if worker.stats is not None:
+        state.retired.add(worker.stats)
 
 
 def _count(counter: dict[str, int], key: str) -> None:

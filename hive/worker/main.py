@@ -16,13 +16,16 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from typing import Any, cast
 
 from hive import ipc
 from hive.accesslog import AccessLog, AccessLogError
 from hive.config import Config
+from hive.forwarded import TrustedProxies
 from hive.loader import LoadError, load_target, resolve_site
+from hive.logs import reopen_log_files
 from hive.resource import Resource
 from hive.server import Site
 from hive.worker.serve import Server
@@ -45,7 +48,26 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
     site.displayTracebacks = site.displayTracebacks or config.display_tracebacks
     site.server_header = config.server_header.encode("latin-1")
     site.access_log = access_log
+    site.access_log_format = config.log_format
+    if config.forwarded_allow:
+        site.trusted_proxies = TrustedProxies(config.forwarded_allow)
     return site
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server TLS context, read from the files now (so a reload reads them again)."""
+    if config.certfile is None or config.keyfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.certfile, config.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load the TLS certificate {config.certfile}: {exc}") from None
+    return context
+
+
+class TLSError(Exception):
+    """The certificate or key cannot be loaded; one line."""
 
 
 def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -79,6 +101,16 @@ def worker_main(
         return loop.run_until_complete(_run(config, channel, sockets, slot, generation))
     finally:
         loop.close()
+
+
+def reopen_logs(access_log: AccessLog | None) -> None:
+    """SIGUSR1: reopen the log files (after logrotate moved them)."""
+    if access_log is not None:
+        try:
+            access_log.reopen()
+        except AccessLogError as exc:
+            log.error("%s", exc)
+    reopen_log_files()
 
 
 class _Channel(asyncio.Protocol):
@@ -121,7 +153,8 @@ async def _run(
     try:
         access_log = AccessLog.open(config.access_log)
         site = load_site(config, access_log)
-    except (LoadError, AccessLogError) as exc:
+        tls = tls_context(config)
+    except (LoadError, AccessLogError, TLSError) as exc:
         channel.send(ipc.Failed(str(exc)))
         await asyncio.sleep(0)  # let the message go out before the exit
         return BOOT_FAILED
@@ -141,7 +174,7 @@ async def _run(
             channel.send(snapshot)
 
     server = Server(site, config, on_sweep=every_second)
-    await server.start(sockets)
+    await server.start(sockets, tls=tls)
     channel.send(ipc.Ready(generation))
     every_second()
     loop.add_signal_handler(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import sys
 from typing import Any
 
@@ -55,6 +56,7 @@ class _HTTPProtocol(asyncio.Protocol):
             clock=self.time,
             peer=address_from_sockaddr(family, transport.get_extra_info("peername")),
             host=address_from_sockaddr(family, transport.get_extra_info("sockname")),
+            secure=server.secure,
         )
         server.connections.add(self.connection)
         server.accepted += 1
@@ -98,12 +100,13 @@ class Server:
         #: Connections accepted since the server started.
         self.accepted = 0
         self.draining = False
+        self.secure = False
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._on_sweep = on_sweep
 
-    async def start(self, sockets: list[socket.socket]) -> None:
-        """Accept connections on ``sockets`` (bound and listening).
+    async def start(self, sockets: list[socket.socket], tls: ssl.SSLContext | None = None) -> None:
+        """Accept connections on ``sockets`` (bound and listening), over TLS if ``tls``.
 
         The loop gets a duplicate of each socket, so stopping here never closes the
         listening socket itself: its owner (the supervisor) keeps the accept queue open.
@@ -111,13 +114,18 @@ class Server:
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
                 server = await self.loop.create_unix_server(
-                    lambda: _HTTPProtocol(self), sock=sock.dup(), backlog=self.backlog, **_KEEP_PATH
+                    lambda: _HTTPProtocol(self),
+                    sock=sock.dup(),
+                    backlog=self.backlog,
+                    ssl=tls,
+                    **_KEEP_PATH,
                 )
             else:
                 server = await self.loop.create_server(
-                    lambda: _HTTPProtocol(self), sock=sock.dup(), backlog=self.backlog
+                    lambda: _HTTPProtocol(self), sock=sock.dup(), backlog=self.backlog, ssl=tls
                 )
             self._servers.append(server)
+        self.secure = tls is not None
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
     def _sweep(self) -> None:

@@ -355,3 +355,38 @@ def test_recovery_is_reported(
         "hive: access log -: cannot write (No space left on device); dropping lines",
         "hive: access log -: writing again after dropping 3 lines",
     ]
+
+
+def test_json_line_is_one_escaped_object() -> None:
+    import json
+
+    from hive.accesslog import json_line
+
+    line = json_line(
+        host="192.0.2.1",
+        user=None,
+        when=971186136.25,
+        method=b"GET",
+        uri=b'/a"\n\x00',
+        version=b"HTTP/1.1",
+        status=200,
+        length=12,
+        referer=None,
+        user_agent=b"agent\r\nforged: line",
+        duration=0.0125,
+    )
+    assert "\n" not in line
+    record = json.loads(line)
+    assert record == {
+        "time": "2000-10-10T13:55:36.250Z",
+        "client": "192.0.2.1",
+        "user": None,
+        "method": "GET",
+        "uri": '/a"\n\x00',
+        "protocol": "HTTP/1.1",
+        "status": 200,
+        "bytes": 12,
+        "referer": None,
+        "user_agent": "agent\r\nforged: line",
+        "duration_ms": 12.5,
+    }

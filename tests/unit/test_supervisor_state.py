@@ -295,4 +295,4 @@ def test_retired_workers_stats_are_kept() -> None:
     sim.event(sv.MessageReceived(pid, stats))
     sim.now = 50
     sim.event(sv.Exited(pid, -9))
-    assert sim.state.retired["requests"] == 42 and sim.state.retired["accepted"] == 7
+    assert sim.state.retired.requests == 42 and sim.state.retired.accepted == 7
