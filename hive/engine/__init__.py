@@ -14,6 +14,7 @@ Every engine is run through the same protocol test suite (tests/unit/test_engine
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -31,6 +32,7 @@ __all__ = [
     "ResponsePlan",
     "available_engines",
     "check_head",
+    "check_target",
     "encode_head",
     "get_engine",
     "plan_response",
@@ -237,6 +239,26 @@ def encode_head(plan: ResponsePlan) -> bytes:
     return b"".join(parts)
 
 
+# RFC 9110 uri-host [ ":" port ]: an IP literal in brackets, or a reg-name / IPv4 address.
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+
+def check_target(method: bytes, target: bytes) -> ProtocolError | None:
+    """Whether a request target has a form hive serves (RFC 9112, section 3.2).
+
+    origin-form (``/path``), absolute-form (``http://host/path``), and ``*`` for OPTIONS.
+    authority-form is for CONNECT, which a server that is not a forward proxy refuses.
+    """
+    if target[:1] == b"/":
+        return None
+    if target == b"*":
+        return None if method == b"OPTIONS" else ProtocolError(400, "'*' is for OPTIONS only")
+    scheme = target[:8].lower()
+    if scheme.startswith((b"http://", b"https://")):
+        return None
+    return ProtocolError(400, "invalid request target")
+
+
 def check_head(
     http_version: bytes, headers: list[tuple[bytes, bytes]]
 ) -> tuple[bool, bool, int | None] | ProtocolError:
@@ -256,6 +278,8 @@ def check_head(
     for name, value in headers:
         if name == b"host":
             hosts += 1
+            if _HOST.fullmatch(value) is None:
+                return ProtocolError(400, "invalid Host header")
         elif name == b"content-length":
             if not value.isdigit() or len(value) > 18:
                 return ProtocolError(400, "invalid Content-Length")

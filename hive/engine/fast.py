@@ -58,6 +58,7 @@ from hive.engine import (
     RequestHead,
     ResponseFramer,
     check_head,
+    check_target,
 )
 
 __all__ = ["HttptoolsEngine"]
@@ -423,7 +424,7 @@ class HttptoolsEngine(ResponseFramer):
             error = _h11_error(version, headers) or ProtocolError(431, "too many header fields")
             self._fail(events, error.status, error.reason)
             return -1
-        result = check_head(version, headers)
+        result = check_target(method, target) or check_head(version, headers)
         if isinstance(result, ProtocolError):
             error = _h11_error(version, headers) or result
             self._fail(events, error.status, error.reason)

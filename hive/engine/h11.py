@@ -22,6 +22,7 @@ from hive.engine import (
     RequestHead,
     ResponseFramer,
     check_head,
+    check_target,
 )
 
 _OBS_FOLD = re.compile(rb"\n[ \t]")
@@ -92,7 +93,7 @@ class H11Engine(ResponseFramer):
         headers = list(event.headers)
         if len(headers) > self._limits.max_header_count:
             return ProtocolError(431, "too many header fields")
-        result = check_head(event.http_version, headers)
+        result = check_target(event.method, event.target) or check_head(event.http_version, headers)
         if isinstance(result, ProtocolError):
             return result
         keep_alive, expect_continue, content_length = result

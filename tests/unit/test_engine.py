@@ -337,3 +337,25 @@ def test_error_response_after_protocol_error(engine_name: str) -> None:
     plan = plan_response(fallback, 400, b"Bad Request", [], 3, closing=True)
     raw = engine.start_response(plan) + engine.body(b"bad")
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n") and raw.endswith(b"\r\n\r\nbad")
+
+
+TARGETS = [
+    (b"GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\n\r\n", None),
+    (b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", None),
+    (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 400),
+    (b"GET example.com/a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", None),
+    (b"GET / HTTP/1.1\r\nHost: example.com:\r\n\r\n", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), TARGETS)
+def test_request_target_forms_and_host(engine_name: str, raw: bytes, status: int | None) -> None:
+    if status is None:
+        assert both_ways(engine_name, raw)[-1] is END
+    else:
+        assert error_of(engine_name, raw) == status
