@@ -679,21 +679,22 @@ class Site:
         headers = request.requestHeaders
         referer = headers.getRawHeaders(b"referer")
         agent = headers.getRawHeaders(b"user-agent")
-        line = json_line if self.access_log_format == "json" else combined_line
-        access_log.log(
-            line(
-                host=client.host if not isinstance(client, UNIXAddress) else "-",
-                user=None,
-                when=request.started,
-                method=request.method,
-                uri=request.uri,
-                version=request.clientproto,
-                status=request.code,
-                length=request.sentLength,
-                referer=referer[-1] if referer else None,
-                user_agent=agent[-1] if agent else None,
-            )
-        )
+        fields: dict[str, Any] = {
+            "host": client.host if not isinstance(client, UNIXAddress) else "-",
+            "user": None,
+            "when": request.started,
+            "method": request.method,
+            "uri": request.uri,
+            "version": request.clientproto,
+            "status": request.code,
+            "length": request.sentLength,
+            "referer": referer[-1] if referer else None,
+            "user_agent": agent[-1] if agent else None,
+        }
+        if self.access_log_format == "json":
+            access_log.log(json_line(**fields, duration=time.time() - request.started))
+        else:
+            access_log.log(combined_line(**fields))
 
 
 async def _traverse_async(pending: Awaitable[Any], request: Request) -> Any:

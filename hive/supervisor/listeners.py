@@ -340,12 +340,15 @@ class SocketGroups:
         self.backlog = backlog
         self.shared = shared
         self._groups: list[list[socket.socket]] = []
+        #: The sockets came from systemd: their unix socket files are systemd's to remove.
+        self._adopted = False
 
     @classmethod
     def adopt(cls, sockets: list[socket.socket]) -> SocketGroups:
         """Groups made of sockets bound by someone else (systemd): one shared group."""
         groups = cls([], backlog=0, shared=True)
         groups._groups.append(list(sockets))
+        groups._adopted = True
         return groups
 
     def open(self) -> None:
@@ -399,8 +402,9 @@ class SocketGroups:
             if sock.family != socket.AF_UNIX
         ]
 
-    def urls(self) -> list[str]:
-        return [url_for(sock) for sock in self._groups[0]] if self._groups else []
+    def urls(self, tls: bool = False) -> list[str]:
+        urls = [url_for(sock) for sock in self._groups[0]] if self._groups else []
+        return [url.replace("http://", "https://", 1) for url in urls] if tls else urls
 
     def close(self) -> None:
         """Close every socket; unix socket files are removed."""
@@ -409,7 +413,10 @@ class SocketGroups:
             for sock in group:
                 if id(sock) not in seen:
                     seen.add(id(sock))
-                    close_listener(sock)
+                    if self._adopted:
+                        sock.close()
+                    else:
+                        close_listener(sock)
         self._groups.clear()
 
     def close_in_child(self, keep: list[socket.socket]) -> None:

@@ -215,18 +215,28 @@ class Supervisor:
     def _reread_config(self) -> str | None:
         """Before a reload: read the settings again; the error that stops the reload, if any.
 
-        The new settings reach the new workers.  What the supervisor itself holds (the
-        listening addresses, the control socket, the ops endpoint, the pid file) stays as it
-        was started; the number of workers changes with ``hive scale``.
+        The new settings reach the new workers, and the supervisor's limits (timeouts,
+        recycling) apply from now on.  What the supervisor itself holds (the listening
+        addresses, the control socket, the ops endpoint, the pid file, the error log) stays
+        as it was started; the number of workers changes with ``hive scale``.
         """
         if self.reread is None:
             return None
         try:
             new = self.reread()
         except Exception as exc:
-            log.error("reload refused: %s", exc)
+            self._dispatch(sv.ReloadRefused(str(exc)))
             return f"reload refused: {exc}"
         old = self.config
+        self.state.config = dataclasses.replace(
+            self.state.config,
+            timeout=new.timeout,
+            graceful_timeout=new.graceful_timeout,
+            boot_timeout=new.boot_timeout,
+            max_requests=new.max_requests,
+            max_requests_jitter=new.max_requests_jitter,
+            max_memory=new.max_memory,
+        )
         self.config = dataclasses.replace(
             new,
             binds=old.binds,

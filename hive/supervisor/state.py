@@ -115,7 +115,24 @@ class Tick:
     """Time passed: check deadlines and heartbeats."""
 
 
-Event = Boot | SignalReceived | Spawned | SpawnFailed | Exited | MessageReceived | Control | Tick
+@dataclass(frozen=True, slots=True)
+class ReloadRefused:
+    """The settings could not be read again, so no reload was started."""
+
+    error: str
+
+
+Event = (
+    Boot
+    | SignalReceived
+    | Spawned
+    | SpawnFailed
+    | Exited
+    | MessageReceived
+    | Control
+    | Tick
+    | ReloadRefused
+)
 
 
 # -- actions --------------------------------------------------------------------------------
@@ -299,6 +316,9 @@ def handle(state: SupervisorState, event: Event, now: float) -> list[Action]:
         _control(state, event, now, actions)
     elif isinstance(event, Tick):
         _tick(state, now, actions)
+    elif isinstance(event, ReloadRefused):
+        _count(state.reloads, "failure")
+        actions.append(Log("error", f"reload refused: {event.error}"))
     _reconcile(state, now, actions)
     return actions
 

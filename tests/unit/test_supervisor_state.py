@@ -296,3 +296,19 @@ def test_retired_workers_stats_are_kept() -> None:
     sim.now = 50
     sim.event(sv.Exited(pid, -9))
     assert sim.state.retired.requests == 42 and sim.state.retired.accepted == 7
+
+
+def test_a_refused_reload_counts_as_a_failure() -> None:
+    sim = Sim(workers=1)
+    sim.boot()
+    sim.event(sv.ReloadRefused("config hive.toml: unknown setting 'nope'"))
+    assert sim.state.reloads == {"failure": 1}
+    assert any("unknown setting" in log.text for log in sim.of(sv.Log))
+    assert sim.state.reload is None and len(sim.state.workers) == 1
+
+
+def test_sigusr1_is_passed_to_every_worker() -> None:
+    sim = Sim(workers=2)
+    pids = sim.boot()
+    sim.event(sv.SignalReceived(signal.SIGUSR1))
+    assert {a.pid for a in sim.of(sv.Kill) if a.signum == signal.SIGUSR1} == set(pids)
