@@ -809,6 +809,10 @@ def status(state: SupervisorState) -> dict[str, Any]:
                 "generation": w.generation,
                 "state": w.state.value,
                 "requests": w.stats.requests if w.stats else 0,
+                "in_flight": w.stats.in_flight if w.stats else 0,
+                "connections": (
+                    w.stats.connections_active + w.stats.connections_idle if w.stats else 0
+                ),
                 "rss": w.stats.rss if w.stats else 0,
                 "cpu_seconds": w.stats.cpu_seconds if w.stats else 0.0,
                 "started_at": w.started_at,
