@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run test tools lint typecheck unit integration clean
+.PHONY: run test tools lint typecheck unit integration bench clean
 
 $(BIN)/hive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ unit: $(BIN)/hive
 
 integration: $(BIN)/hive
 	$(BIN)/pytest tests/integration
+
+# hive against its peers (issue "Performance"): server CPU per request under wrk, ~13 min;
+# options: make bench BENCH_ARGS="--seconds 5 --only hive,twisted".
+bench: $(BIN)/hive tools
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[fast,bench]'
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,15 +101,32 @@ class WrkResult:
         return self.socket_errors + self.non_2xx
 
 
-def start_wrk(url: str, seconds: int, connections: int) -> subprocess.Popen[str]:
+def start_wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    *,
+    script: Path | None = None,
+    headers: Sequence[str] = (),
+) -> subprocess.Popen[str]:
+    """wrk on one thread; `script` is a lua file, `headers` are ``Name: value`` lines."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    if script is not None:
+        command += ["-s", str(script)]
+    return subprocess.Popen([*command, url], stdout=subprocess.PIPE, text=True)
 
 
 def finish_wrk(process: subprocess.Popen[str], seconds: int) -> WrkResult:
-    output, _ = process.communicate(timeout=seconds + 60)
+    try:
+        output, _ = process.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate(timeout=10)
+        raise
     requests = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
     if not requests:
         raise SystemExit(f"cannot read wrk's output:\n{output}")
@@ -130,5 +147,13 @@ def finish_wrk(process: subprocess.Popen[str], seconds: int) -> WrkResult:
     )
 
 
-def wrk(url: str, seconds: int, connections: int) -> WrkResult:
-    return finish_wrk(start_wrk(url, seconds, connections), seconds)
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    *,
+    script: Path | None = None,
+    headers: Sequence[str] = (),
+) -> WrkResult:
+    process = start_wrk(url, seconds, connections, script=script, headers=headers)
+    return finish_wrk(process, seconds)

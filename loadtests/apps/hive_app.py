@@ -1,0 +1,43 @@
+"""hive: a Resource tree, written as the Twisted Web program in twisted_app.py would be.
+
+hive run loadtests.apps.hive_app:root --workers 1 --no-access-log
+"""
+
+from __future__ import annotations
+
+from hive.resource import Resource
+from hive.server import Request
+from loadtests.apps import DEPTH, HELLO
+
+
+class Hello(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return HELLO
+
+    def render_POST(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return b"%d" % len(request.content.read())
+
+
+class Level(Resource):
+    """One level of /deep/1/2/...: makes its child in getChild, answers at the bottom."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.depth = depth
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return Level(self.depth + 1)
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return HELLO if self.depth == DEPTH else b"level %d" % self.depth
+
+
+root = Resource()
+root.putChild(b"hello", Hello())
+root.putChild(b"post", Hello())
+root.putChild(b"deep", Level(0))
