@@ -338,6 +338,7 @@ messages: st.SearchStrategy[Message] = st.one_of(
         floats,
         st.dictionaries(st.text(), ints),
         st.lists(ints, min_size=len(HISTOGRAM), max_size=len(HISTOGRAM)),
+        floats,
     ),
     st.builds(Failed, st.text()),
     st.builds(Drain, floats),
