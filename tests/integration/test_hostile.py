@@ -122,7 +122,10 @@ def corpus() -> list[Case]:
         ),
         # The body never comes, so the connection ends with the client's half-close.
         case(
-            "chunk-huge", post(b"Transfer-Encoding: chunked", body=b"fffffffffffffff\r\n"), 413, CLOSE
+            "chunk-huge",
+            post(b"Transfer-Encoding: chunked", body=b"fffffffffffffff\r\n"),
+            413,
+            CLOSE,
         ),
         case(
             "chunk-size-too-many-digits",
