@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import time
 from typing import Any
 
-from hive.resource import Resource
-from hive.server import NOT_DONE_YET, Request
+from hive.resource import EncodingResourceWrapper, Resource
+from hive.server import NOT_DONE_YET, GzipEncoderFactory, Request
+from hive.static import File
+from hive.util import Redirect
+
+#: The files served at /static/.
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>%(title)s</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42em;margin:2em auto;padding:0 1em}</style>
+<link rel="stylesheet" href="/static/style.css">
 </head><body><h1>%(title)s</h1>%(body)s<p><a href="/">home</a></p></body></html>
 """
 
@@ -149,6 +155,8 @@ def build() -> Resource:
         ("/guestbook", "a form"),
         ("/weather?city=Lyon", "an async resource"),
         ("/countdown", "a streaming response"),
+        ("/static/", "static files (a directory listing)"),
+        ("/old", "a redirect to /about"),
     ]
     index = "<ul>%s</ul>" % "".join(
         '<li><a href="%s">%s</a></li>' % (html.escape(href), text) for href, text in links
@@ -159,10 +167,15 @@ def build() -> Resource:
         StaticPage("About", "<p>Served by hive, with Twisted Web's resource model.</p>"),
     )
     root.putChild(b"hello", Hello())
-    root.putChild(b"clock", Clock())
-    root.putChild(b"guestbook", Guestbook())
+    # Dynamic pages are gzipped for clients that accept it (bodies under 1 KiB are not:
+    # it would not pay); a streamed body is compressed write by write.
+    gzip = [GzipEncoderFactory()]
+    root.putChild(b"clock", EncodingResourceWrapper(Clock(), gzip))
+    root.putChild(b"guestbook", EncodingResourceWrapper(Guestbook(), gzip))
     root.putChild(b"weather", Weather())
-    root.putChild(b"countdown", Countdown())
+    root.putChild(b"countdown", EncodingResourceWrapper(Countdown(), gzip))
+    root.putChild(b"static", File(STATIC, cacheControl=b"public, max-age=300"))
+    root.putChild(b"old", Redirect(b"/about"))
     return root
 
 

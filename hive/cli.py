@@ -54,6 +54,7 @@ def _control_option(function: Any) -> Any:
         "--control",
         metavar="PATH",
         default=None,
+        envvar="HIVE_CONTROL",
         help="The supervisor's control socket  [default: $XDG_RUNTIME_DIR/hive.ctl]",
     )(function)
 
@@ -77,6 +78,7 @@ def _size(text: str) -> int:
     "config_file",
     metavar="PATH",
     default=None,
+    envvar="HIVE_CONFIG",
     help="A TOML file of settings (keys are option names); flags win over HIVE_* "
     "environment variables, which win over the file.",
 )
@@ -135,7 +137,24 @@ def _size(text: str) -> int:
 )
 @click.option("--certfile", default=None, metavar="PATH", help="TLS certificate chain (PEM).")
 @click.option("--keyfile", default=None, metavar="PATH", help="TLS private key (PEM).")
+@click.option(
+    "--session-dir",
+    default=None,
+    metavar="DIR",
+    help="Where the session store lives  [default: $XDG_RUNTIME_DIR/hive or /tmp/hive-UID]",
+)
+@click.option(
+    "--session-cookie",
+    default="HIVE_SESSION",
+    show_default=True,
+    metavar="NAME",
+    help="The session cookie's name.",
+)
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
+@click.option("--wsgi", is_flag=True, help="MODULE:ATTRIBUTE is a WSGI application.")
+@click.option(
+    "--threads", default=10, show_default=True, help="WSGI threads per worker; 0: on the loop."
+)
 @click.option("--server-header", default="hive", show_default=True, help="'' for none.")
 @click.option(
     "--graceful-timeout", default=30.0, show_default=True, help="Seconds to finish on stop."
@@ -147,6 +166,12 @@ def _size(text: str) -> int:
 @click.option("--max-memory", default="0", show_default=True, help="Recycle above (e.g. 512M).")
 @click.option(
     "--app-dir", default=None, metavar="DIR", help="Import the app from DIR  [default: .]"
+)
+@click.option(
+    "--path",
+    default=None,
+    metavar="DIR",
+    help="Serve the files under DIR (as twistd web --path); no MODULE:ATTRIBUTE then.",
 )
 @_control_option
 @click.option("--pid-file", default=None, metavar="PATH", help="Write the supervisor's pid here.")
@@ -166,8 +191,8 @@ def _size(text: str) -> int:
 @click.option("--send-timeout", default=_CONN.send_timeout, show_default=True)
 @click.pass_context
 def run(ctx: click.Context, /, app: str | None, config_file: str | None, **options: Any) -> None:
-    """Serve MODULE:ATTRIBUTE (a Site, a root Resource, or a callable returning one) on
-    every core: a supervisor and one worker process per core."""
+    """Serve MODULE:ATTRIBUTE (a Site, a root Resource, or a callable returning one; with
+    --wsgi, a WSGI application) on every core: a supervisor and one worker process per core."""
     setup_logging()
     try:
         config = _settings(ctx, app, config_file)
@@ -200,7 +225,7 @@ def run(ctx: click.Context, /, app: str | None, config_file: str | None, **optio
 
     try:
         groups.open()
-        for url in groups.urls():
+        for url in groups.urls(tls=config.certfile is not None):
             log.info("listening on %s", url)
         if ops_address is not None:
             ops_socket = bind_socket(ops_address, backlog=64)
@@ -240,15 +265,24 @@ def _settings(ctx: click.Context, app: str | None, config_file: str | None) -> C
             if name in explicit:
                 continue
             param = params[name]
+            whole = isinstance(param.type, click.types.IntParamType)
+            number = whole or isinstance(param.type, click.types.FloatParamType)
+            # click would turn 1.7 into 1 and true into 1: refuse them instead.
+            if number and (isinstance(raw, bool) or (whole and isinstance(raw, float))):
+                raise ConfigError(f"{origin}: {_key(name)}: expected a number, got {raw!r}")
             try:
                 if param.multiple and isinstance(raw, str):
                     raw = [part for part in raw.split(",") if part.strip()]
                 values[name] = param.type_cast_value(ctx, raw)
             except click.BadParameter as exc:
                 raise ConfigError(f"{origin}: {_key(name)}: {exc.format_message()}") from None
-    if not values.get("app"):
-        raise ConfigError("no application: give MODULE:ATTRIBUTE, HIVE_APP or app in --config")
-    return _config(values["app"], tuple(values["binds"]), values)
+    if values.get("app") and values.get("path"):
+        raise ConfigError("give MODULE:ATTRIBUTE or --path, not both")
+    if not values.get("app") and not values.get("path"):
+        raise ConfigError(
+            "no application: give MODULE:ATTRIBUTE, HIVE_APP or app in --config (or --path DIR)"
+        )
+    return _config(values["app"] or "", tuple(values["binds"]), values)
 
 
 def _key(name: str) -> str:
@@ -287,6 +321,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
     return Config(
         app=app,
         app_dir=options["app_dir"],
+        path=os.path.abspath(options["path"]) if options["path"] else None,
         binds=binds or ("127.0.0.1:8080",),
         backlog=options["backlog"],
         http=options["http"],
@@ -299,7 +334,11 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         ),
         certfile=options["certfile"],
         keyfile=options["keyfile"],
+        session_dir=options["session_dir"],
+        session_cookie=options["session_cookie"],
         display_tracebacks=options["display_tracebacks"],
+        wsgi=options["wsgi"],
+        threads=options["threads"],
         server_header=options["server_header"],
         graceful_timeout=options["graceful_timeout"],
         workers=workers if workers is not None else usable_cores(),

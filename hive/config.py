@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 
 from hive.engine import HeadLimits
@@ -26,6 +27,7 @@ class ConfigError(ValueError):
 
 _ENGINES = ("auto", "h11", "httptools")
 _LOOPS = ("auto", "asyncio", "uvloop")
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP token, as hive.forms
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Config:
     app: str = ""
     #: Where the application is imported from; None for the current directory.
     app_dir: str | None = None
+    #: Serve this directory's files (hive.static.File) instead of ``app``.
+    path: str | None = None
     binds: tuple[str, ...] = ("127.0.0.1:8080",)
     backlog: int = 2048
     #: HTTP engine: "auto" (httptools if installed, else h11), "h11" or "httptools".
@@ -76,6 +80,15 @@ class Config:
     #: TLS: a PEM certificate chain and its key; both or neither.
     certfile: str | None = None
     keyfile: str | None = None
+    #: Where the session store (sessions.sqlite3) lives; None: $XDG_RUNTIME_DIR/hive or
+    #: /tmp/hive-<uid> (hive.session.default_session_dir).
+    session_dir: str | None = None
+    #: The session cookie's name (``__Host-`` before it on secure requests).
+    session_cookie: str = "HIVE_SESSION"
+    #: ``app`` is a WSGI application, served at the root (hive.wsgi).
+    wsgi: bool = False
+    #: Threads per worker for WSGI applications; 0 runs them on the event loop.
+    threads: int = 10
     head: HeadLimits = field(default_factory=HeadLimits)
     connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
@@ -89,13 +102,23 @@ class Config:
         for name in ("timeout", "boot_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
-        for name in ("max_requests", "max_requests_jitter", "max_memory"):
+        for name in ("max_requests", "max_requests_jitter", "max_memory", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
         if self.log_format not in ("combined", "json"):
             raise ConfigError(f"log_format: must be combined or json, got {self.log_format!r}")
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("certfile and keyfile: give both or neither")
+        if self.path is not None and not os.path.isdir(self.path):
+            raise ConfigError(f"path: not a directory: {self.path}")
+        cookie = self.session_cookie
+        # hive adds __Host- itself on secure requests; a plain-HTTP cookie cannot have it.
+        prefixed = cookie.lower().startswith(("__host-", "__secure-"))
+        if _COOKIE_NAME.fullmatch(cookie) is None or prefixed:
+            raise ConfigError(
+                "session_cookie: must be a cookie name (letters, digits, !#$%&'*+-.^_`|~)"
+                f" without a __Host- or __Secure- prefix, got {cookie!r}"
+            )
         try:
             TrustedProxies(self.forwarded_allow)
         except ValueError as exc:

@@ -11,15 +11,18 @@ the result and treats it as it would a synchronous one.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from hive.encoding import VaryOnly
 from hive.error import UnsupportedMethod
 
 if TYPE_CHECKING:
     from hive.server import Request
 
 __all__ = [
+    "EncodingResourceWrapper",
     "ErrorPage",
     "ForbiddenResource",
     "IResource",
@@ -173,3 +176,44 @@ class ForbiddenResource(ErrorPage):
 
     def __init__(self, message: str = "Sorry, resource is forbidden.") -> None:
         super().__init__(403, "Forbidden Resource", message)
+
+
+class EncodingResourceWrapper:
+    """Wrap a resource so that its responses are compressed when the client allows it.
+
+    ``encoders`` are encoder factories such as ``hive.server.GzipEncoderFactory()``, best
+    first: the first that gives an encoder for a request is used.  As in Twisted, children
+    of the wrapped resource are not wrapped: wrap a leaf, or each child.  Unlike Twisted,
+    every response that could have been encoded gets ``Vary: Accept-Encoding`` (so a cache
+    keeps both forms apart), and small, already encoded or compressed-media responses are
+    sent as they are (see ``hive.encoding``).
+    """
+
+    server: Any = None
+
+    def __init__(self, original: IResource, encoders: Iterable[Any]) -> None:
+        self.original = original
+        self._encoders = list(encoders)
+
+    @property
+    def isLeaf(self) -> bool:
+        return bool(self.original.isLeaf)
+
+    def getEncoder(self, request: Request) -> Any:
+        """The first encoder a factory gives for ``request``, or None."""
+        for factory in self._encoders:
+            encoder = factory.encoderForRequest(request)
+            if encoder is not None:
+                return encoder
+        return None
+
+    def getChildWithDefault(self, name: bytes, request: Request) -> Any:
+        return self.original.getChildWithDefault(name, request)
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        self.original.putChild(path, child)
+
+    def render(self, request: Request) -> Any:
+        encoder = self.getEncoder(request)
+        request._encoder = encoder if encoder is not None else VaryOnly()
+        return self.original.render(request)

@@ -27,6 +27,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 from hive import http
 from hive.accesslog import AccessLog, combined_line, json_line
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
+from hive.encoding import GzipEncoderFactory, start_encoder
 from hive.engine import RequestHead
 from hive.error import Error, UnsupportedMethod
 from hive.forms import (
@@ -40,10 +41,19 @@ from hive.forms import (
 from hive.forwarded import TrustedProxies
 from hive.http_headers import Headers
 from hive.resource import ErrorPage, IResource, Resource, allowed_methods
+from hive.session import (
+    Session,
+    SessionStore,
+    SiteSessions,
+    request_session,
+    save_request_sessions,
+    site_sessions,
+)
 from hive.urlpath import URLPath
 from hive.worker.connection import Connection
+from hive.worker.sendfile import send_copied, send_zero_copy
 
-__all__ = ["NOT_DONE_YET", "Request", "Site", "version"]
+__all__ = ["NOT_DONE_YET", "GzipEncoderFactory", "Request", "Site", "version"]
 
 log = logging.getLogger("hive.server")
 
@@ -83,6 +93,11 @@ class Request:
     sentLength: int = 0
     etag: bytes | None = None
     lastModified: int | None = None
+    # The sessions getSession gave this request (Twisted's names); saved as the response starts.
+    _secureSession: Session | None = None
+    _insecureSession: Session | None = None
+    #: The body's encoder (gzip), set by EncodingResourceWrapper; Twisted's name.
+    _encoder: Any = None
 
     def __init__(self, channel: Connection, head: RequestHead, content: BinaryIO, site: Site):
         self.channel = channel
@@ -215,6 +230,19 @@ class Request:
         forced: bool | None = getattr(self, "_forced_secure", None)
         return forced if forced is not None else self.channel.secure
 
+    def getSession(self, sessionInterface: object = None, forceNotSecure: bool = False) -> Session:
+        """The client's session, made (and its cookie set) if it has none; see hive.session.
+
+        Every worker sees it. ``forceNotSecure`` gives a secure request the plain-HTTP
+        session; a ``sessionInterface`` raises TypeError (components are not kept).
+        """
+        return request_session(self, sessionInterface, forceNotSecure)
+
+    @property
+    def session(self) -> Session | None:
+        """The session getSession gave this request (of its security), or None."""
+        return self._secureSession if self.isSecure() else self._insecureSession
+
     def getRequestHostname(self) -> bytes:
         """The Host header's name without the port, else the address the request came to."""
         host = self.getHeader(b"host")
@@ -318,6 +346,8 @@ class Request:
             raise RuntimeError("Request.write called on a request after Request.finish")
         if self._disconnected:
             return
+        if self._encoder is not None:
+            data = self._encode(data)
         if not self.startedWriting:
             self.startedWriting = True
             headers, content_length, close = self._response_headers()
@@ -340,9 +370,42 @@ class Request:
         if not self.startedWriting:
             self._send(b"")
             return
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            self.write(encoder.finish())
         self.finished = True
         self.channel.finish_response()
         self._done(None)
+
+    def _encode(self, data: bytes) -> bytes:
+        """Pass written data through the encoder, which sees the head first and may decline."""
+        encoder = self._encoder
+        if not self.startedWriting and not start_encoder(self, encoder, None):
+            self._encoder = None
+            return data
+        if data and not isinstance(data, bytes):
+            raise TypeError(f"Request.write takes bytes, not {type(data).__name__}")
+        return encoder.encode(data) if data else data
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` as body (hive's own addition).
+
+        Over plain TCP with a declared Content-Length, the kernel copies the bytes from the
+        file to the socket (``os.sendfile``, see hive.worker.sendfile); otherwise (TLS,
+        chunked, an encoder) they are read and written a piece at a time, waiting while
+        the client is not reading.  Raises ConnectionError if the client goes away.
+        """
+        if not self.startedWriting:
+            self.write(b"")
+        if self._disconnected:
+            raise ConnectionError("connection lost")
+        if not self._body_allowed or count <= 0:
+            return
+        if self._encoder is None and self.channel.can_sendfile():
+            sent = await send_zero_copy(self, file, offset, count)
+            offset += sent
+            count -= sent
+        await send_copied(self, file, offset, count)
 
     def notifyFinish(self) -> asyncio.Future[None]:
         """A future that completes when the response is finished, or fails if the client
@@ -458,6 +521,8 @@ class Request:
             self.write(body)
             self.finish()
             return
+        if self._encoder is not None:
+            body = self._encode_whole(body)
         self.finished = self.startedWriting = True
         headers, content_length, close = self._response_headers()
         channel = self.channel
@@ -469,6 +534,17 @@ class Request:
             self.sentLength = len(body)
             channel.respond(self.code, self.code_message, headers, body, close)
         self._done(None)
+
+    def _encode_whole(self, body: bytes) -> bytes:
+        """Encode a whole body at once, so that the response keeps a Content-Length."""
+        encoder, self._encoder = self._encoder, None
+        if self.method == b"HEAD" and not body:
+            # Only a declared length: the encoder may drop it, the encoded one is unknown.
+            start_encoder(self, encoder, None)
+            return body
+        if not start_encoder(self, encoder, len(body)):
+            return body
+        return bytes(encoder.encode(body) + encoder.finish())
 
     async def _render_async(self, resource: Awaitable[Any]) -> None:
         self.render(await resource)
@@ -546,6 +622,9 @@ class Request:
 
     def _response_headers(self) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
         """The header list to send, the declared Content-Length and whether to close."""
+        if self._insecureSession is not None or self._secureSession is not None:
+            # Before the response leaves: the client's next request may reach another worker.
+            save_request_sessions(self)
         site = self.site
         response = self.responseHeaders
         headers = site._fixed_headers()
@@ -575,6 +654,8 @@ class Request:
     def _done(self, reason: Exception | None) -> None:
         # As Twisted does: the body is gone once the exchange is over.
         self.content.close()
+        if self._insecureSession is not None or self._secureSession is not None:
+            save_request_sessions(self)  # what changed after the response started
         waiters, self._finish_waiters = self._finish_waiters, None
         if waiters:
             for waiter in waiters:
@@ -617,6 +698,13 @@ class Site:
     trusted_proxies: TrustedProxies | None = None
     #: "combined" (Apache/nginx) or "json" (one object per line).
     access_log_format: str = "combined"
+    #: Makes sessions: called as sessionFactory(site, uid); a Session subclass (Twisted's).
+    sessionFactory: Callable[..., Session] = Session
+    #: The session cookie's name (``__Host-`` before it on secure requests; --session-cookie).
+    sessionCookieName: bytes = b"HIVE_SESSION"
+    #: Where sessions live; ``hive run`` sets a SQLite file (--session-dir); None: memory.
+    sessionStore: SessionStore | None = None
+    _sessions: SiteSessions | None = None
 
     def __init__(
         self,
@@ -641,6 +729,14 @@ class Site:
         request = self.requestFactory(channel, head, body, self)
         request.process()
         return request
+
+    def makeSession(self) -> Session:
+        """A new session with a fresh random id (stored when saved)."""
+        return site_sessions(self).make()
+
+    def getSession(self, uid: bytes) -> Session:
+        """The live session ``uid``; KeyError if it is unknown or expired."""
+        return site_sessions(self).get(uid)
 
     def getResourceFor(self, request: Request) -> Any:
         """The resource that renders ``request``; an awaitable if a getChild is async."""

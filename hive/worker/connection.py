@@ -255,6 +255,32 @@ class Connection:
     def write_paused(self) -> bool:
         return self._write_paused
 
+    @property
+    def body_remaining(self) -> int | None:
+        """Body bytes still due under the declared Content-Length; None without one."""
+        return self._remaining
+
+    def can_sendfile(self) -> bool:
+        """Whether body bytes may go to the socket around this object (``os.sendfile``):
+        plain TCP, a body of declared length under way, the connection open."""
+        plan = self._plan
+        return (
+            not self.secure
+            and self._wait is _Wait.EXCHANGE
+            and plan is not None
+            and plan.body_allowed
+            and not plan.chunked
+            and bool(self._remaining)
+        )
+
+    def body_sent_elsewhere(self, count: int) -> None:
+        """``count`` body bytes went to the socket without this object (sendfile)."""
+        remaining = self._remaining
+        if remaining is not None:
+            if count > remaining:
+                log.error("sendfile went past the Content-Length")
+            self._remaining = max(remaining - count, 0)
+
     # -- parsing -------------------------------------------------------------------------
 
     def _process(self, now: float) -> None:

@@ -20,7 +20,7 @@ import ssl
 import time
 from typing import Any, cast
 
-from hive import ipc
+from hive import ipc, wsgi
 from hive.accesslog import AccessLog, AccessLogError
 from hive.config import Config
 from hive.forwarded import TrustedProxies
@@ -28,6 +28,7 @@ from hive.loader import LoadError, load_target, resolve_site
 from hive.logs import reopen_log_files
 from hive.resource import Resource
 from hive.server import Site
+from hive.session import DEFAULT_COOKIE_NAME, SQLiteStore, session_file
 from hive.worker.serve import Server
 from hive.worker.stats import WorkerStats
 
@@ -41,7 +42,17 @@ BOOT_FAILED = 3
 
 def load_site(config: Config, access_log: AccessLog | None) -> Site:
     """Import the application named by ``config.app`` and set it up as a Site."""
-    target = load_target(config.app, app_dir=config.app_dir)
+    wsgi.set_default_threads(config.threads)
+    if config.path is not None:
+        from hive.static import File  # only a worker serving --path needs it
+
+        target: object = File(config.path)  # as `twistd web --path`
+    else:
+        target = load_target(config.app, app_dir=config.app_dir)
+    if config.wsgi:
+        if isinstance(target, Site | Resource) or not callable(target):
+            raise LoadError(f"{config.app!r} is not a WSGI application (drop --wsgi?)")
+        target = wsgi.WSGIResource(None, None, target)
     site: Site = resolve_site(
         target, site_type=Site, resource_type=Resource, make_site=Site, spec=config.app
     )
@@ -49,6 +60,11 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
     site.server_header = config.server_header.encode("latin-1")
     site.access_log = access_log
     site.access_log_format = config.log_format
+    if site.sessionStore is None:  # an application's own store (Redis) wins
+        # Opened on first use: a site that never asks for a session never makes the file.
+        site.sessionStore = SQLiteStore(session_file(config.session_dir))
+    if config.session_cookie != DEFAULT_COOKIE_NAME:
+        site.sessionCookieName = config.session_cookie.encode("ascii")
     if config.forwarded_allow:
         site.trusted_proxies = TrustedProxies(config.forwarded_allow)
     return site
@@ -95,6 +111,8 @@ def worker_main(
     # Ctrl-C reaches the whole process group; the supervisor decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Until the logs are open there is nothing to reopen; SIGUSR1 must not end the worker.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     loop = new_event_loop(config.loop)
     asyncio.set_event_loop(loop)
     try:
@@ -180,6 +198,7 @@ async def _run(
     loop.add_signal_handler(
         signal.SIGTERM, channel.orders.put_nowait, ipc.Drain(config.graceful_timeout)
     )
+    loop.add_signal_handler(signal.SIGUSR1, reopen_logs, access_log)
     order = await channel.orders.get()
     if order is None:
         log.warning("the supervisor is gone; finishing requests in flight")

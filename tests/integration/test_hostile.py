@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import HiveProcess
+from tests.integration.test_static import HOSTILE as STATIC_HOSTILE
 
 APP = """
 import os
 
 from hive.resource import Resource
+from hive.static import File
 
 
 class Pid(Resource):
@@ -53,6 +55,7 @@ root = Resource()
 root.putChild(b"", Pid())
 root.putChild(b"pid", Pid())
 root.putChild(b"echo", Echo())
+root.putChild(b"static", File(STATIC))
 """
 
 CLOSE = 0  # the server closes the connection without a response
@@ -233,7 +236,22 @@ def corpus() -> list[Case]:
     return cases
 
 
-CASES = corpus()
+SECRET = "the secret outside the static root"
+
+
+def traversal_cases() -> list[Case]:
+    """Path traversal in every encoding against static files (the table of test_static)."""
+    cases = []
+    for n, target in enumerate(STATIC_HOSTILE):
+        if target.startswith(b"http://"):
+            path = b"http://127.0.0.1/static" + target[len(b"http://127.0.0.1") :]
+        else:
+            path = b"/static" + target
+        cases.append(case(f"traversal-{n:02d}", get(target=path), 400, 403, 404, 414))
+    return cases
+
+
+CASES = corpus() + traversal_cases()
 
 
 def test_corpus_is_large_enough() -> None:
@@ -275,7 +293,13 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HiveProcess]:
     app_dir: Path = tmp_path_factory.mktemp("hostile")
-    (app_dir / "hostileapp.py").write_text(textwrap.dedent(APP))
+    static = app_dir / "static"
+    static.mkdir()
+    (static / "hello.txt").write_text("hello")
+    (app_dir / "outside").mkdir()
+    (app_dir / "outside" / "secret.txt").write_text(SECRET)
+    source = f"STATIC = {str(static)!r}\n" + textwrap.dedent(APP)
+    (app_dir / "hostileapp.py").write_text(source)
     process = HiveProcess(
         [
             "hostileapp:root",
@@ -311,6 +335,7 @@ def test_hostile_request(server: HiveProcess, case: Case) -> None:
     assert status in case.expected, f"{case.name}: got {status}: {response[:300]!r}"
     assert status < 500 or status in ANSWERED_PROTOCOL
     assert b"evil=1" not in response.split(b"\r\n\r\n", 1)[0].replace(b"%20", b" ")
+    assert SECRET.encode() not in response
     # The same worker goes on serving.
     assert worker_pid(server.port) == before
     assert os.path.exists(f"/proc/{before}")

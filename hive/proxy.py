@@ -1,0 +1,510 @@
+"""Reverse proxying, with the names of ``twisted.web.proxy``.
+
+``ReverseProxyResource(host, port, path)`` relays every request below it to another HTTP
+server, as in Twisted: a request for ``/mount/a/b?q`` goes to ``path + b"/a/b?q"``, and the
+Host header names the upstream (``host:port``, the port left out when it is 80).
+
+Where Twisted opens a new connection per request, reads the whole response into memory
+and answers 501 when it cannot connect, hive:
+
+- keeps a pool of keep-alive connections per upstream (host, port) in each worker; a
+  connection goes back to the pool only after a complete response, at most ``pool_size``
+  wait there, and one idle for ``idle_timeout`` seconds, closed by the upstream, or sent
+  bytes nobody asked for is closed.  Keep ``idle_timeout`` below the upstream's own
+  keep-alive timeout.  A request that fails on a reused connection before any byte of
+  the answer came back is retried once on a new connection if its method is idempotent;
+- streams the response to the client as it arrives, reading from the upstream only as
+  fast as the client reads, so memory per request stays bounded whatever the body's size;
+  the request body (which hive has already received) is sent from ``request.content`` in
+  chunks;
+- parses responses with h11, a strict parser: chunked and close-delimited bodies, HEAD,
+  1xx (dropped), and refuses malformed ones;
+- answers 502 Bad Gateway when the upstream cannot be reached, closes before answering or
+  answers something malformed, and 504 Gateway Timeout after ``connect_timeout`` or when
+  the upstream is silent for ``read_timeout`` seconds; once the response has begun, such
+  a failure cuts the client's connection (the client sees a truncated response, never a
+  wrong one);
+- removes hop-by-hop headers both ways (Connection and the headers it names, Keep-Alive,
+  Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade), so upgrades (WebSocket) are not
+  proxied; adds X-Forwarded-For (the connecting peer appended), X-Forwarded-Proto and
+  X-Forwarded-Host; ``keep_host=True`` passes the client's Host header instead;
+- drops the upstream's Date and Server headers (hive sends its own, as nginx does);
+- when the client goes away, drops the upstream connection at once.
+
+``ProxyClient``, ``ProxyClientFactory``, ``ProxyRequest`` and ``Proxy`` (forward proxying)
+are not provided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote_from_bytes
+
+import h11
+
+from hive import http
+from hive.address import IPv4Address, IPv6Address
+from hive.http_headers import Headers
+from hive.resource import ErrorPage, Resource
+from hive.server import NOT_DONE_YET
+
+if TYPE_CHECKING:
+    from hive.server import Request
+
+__all__ = ["ReverseProxyResource"]
+
+log = logging.getLogger("hive.proxy")
+
+#: Bytes read from the upstream, or from the request body, at a time.
+CHUNK: Final = 64 * 1024
+
+_HOP_BY_HOP: Final = frozenset(
+    {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+)
+#: Request headers the proxy sets itself.
+_SET_BY_PROXY: Final = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"expect",  # the body is already here: no 100 Continue to wait for
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+    }
+)
+#: hive's own Date and Server go out with every response.
+_DROPPED_FROM_RESPONSE: Final = frozenset({b"date", b"server"})
+_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+
+def _hop_by_hop(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The hop-by-hop names for a header list: the fixed ones and those Connection names."""
+    named = [
+        token.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for token in value.split(b",")
+    ]
+    return _HOP_BY_HOP.union(named) if named else _HOP_BY_HOP
+
+
+class ReverseProxyResource(Resource):
+    """Relays requests to ``host:port``, under ``path`` (bytes, already URL-encoded).
+
+    hive's options: ``connect_timeout`` and ``read_timeout`` (seconds; 504 after them),
+    ``keep_host`` (pass the client's Host header instead of ``host:port``), ``pool_size``
+    (idle keep-alive connections kept per upstream), ``idle_timeout`` (seconds an idle
+    connection is kept) and ``max_response_head`` (bytes of status line and headers; more
+    is a 502).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: bytes,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        keep_host: bool = False,
+        pool_size: int = 16,
+        idle_timeout: float = 10.0,
+        max_response_head: int = 64 * 1024,
+    ) -> None:
+        super().__init__()
+        self.host = host
+        self.port = port
+        self.path = path
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.keep_host = keep_host
+        self.pool_size = pool_size
+        self.idle_timeout = idle_timeout
+        self.max_response_head = max_response_head
+
+    def getChild(self, path: bytes, request: Request) -> ReverseProxyResource:
+        """A proxy with the same settings for ``self.path`` plus the segment ``path``."""
+        child = copy.copy(self)
+        child.children = {}
+        child.path = self.path + b"/" + quote_from_bytes(path, safe="").encode("ascii")
+        return child
+
+    def render(self, request: Request) -> Any:
+        """Relay the request; every method goes through."""
+        return self._relay(request)
+
+    # -- the exchange --------------------------------------------------------------------
+
+    def _target(self, request: Request) -> bytes:
+        query = request.uri.partition(b"?")[2]
+        target = self.path if self.path.startswith(b"/") else b"/" + self.path
+        return target + b"?" + query if query else target
+
+    def _upstream_host(self) -> bytes:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (host if self.port == 80 else f"{host}:{self.port}").encode("idna")
+
+    def _request_headers(self, request: Request, body_size: int) -> list[tuple[bytes, bytes]]:
+        incoming = [
+            (name.lower(), value)
+            for name, values in request.requestHeaders.getAllRawHeaders()
+            for value in values
+        ]
+        hop = _hop_by_hop(incoming)
+        headers = [
+            (name, value)
+            for name, value in incoming
+            if name not in hop and name not in _SET_BY_PROXY and not name.startswith(b"proxy-")
+        ]
+        client_host = request.getHeader(b"host")
+        if self.keep_host and client_host:
+            headers.append((b"host", client_host))
+        else:
+            headers.append((b"host", self._upstream_host()))
+        if body_size or any(
+            name in (b"content-length", b"transfer-encoding") for name, _ in incoming
+        ):
+            headers.append((b"content-length", b"%d" % body_size))
+        # Each proxy appends the address its connection came from.  A unix-socket peer is a
+        # proxy on this host (nginx); the hop before it is the one worth passing on.
+        forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+        peer = request.channel.peer
+        if isinstance(peer, (IPv4Address, IPv6Address)):
+            forwarded.append(peer.host.encode("ascii"))
+        if forwarded:
+            headers.append((b"x-forwarded-for", b", ".join(forwarded)))
+        headers.append((b"x-forwarded-proto", b"https" if request.isSecure() else b"http"))
+        if client_host:
+            headers.append((b"x-forwarded-host", client_host))
+        return headers
+
+    async def _relay(self, request: Request) -> Any:
+        # The client going away cancels this task, so the upstream connection goes at once.
+        task = asyncio.current_task()
+        finished = request.notifyFinish()
+        if task is not None:
+            finished.add_done_callback(lambda future: _cancel_if_failed(future, task))
+        content = request.content
+        body_size = content.seek(0, 2)
+        content.seek(0)
+        method = request.method
+        try:
+            upstream = h11.Request(
+                method=method,
+                target=self._target(request),
+                headers=self._request_headers(request, body_size),
+            )
+        except h11.LocalProtocolError as exc:
+            # hive accepted the request, but h11 will not write it out (a target with
+            # bytes h11 refuses, say).
+            return self._error_page(request, http.BAD_REQUEST, f"cannot forward: {exc}")
+        pool = _pool_for(self.host, self.port)
+        attempts = 2 if method in _IDEMPOTENT else 1
+        for attempt in range(attempts):
+            try:
+                conn, reused = await pool.acquire(
+                    attempt > 0, self.connect_timeout, self.max_response_head
+                )
+            except TimeoutError:
+                return self._gateway_error(request, http.GATEWAY_TIMEOUT, "connect timed out")
+            except OSError as exc:
+                return self._gateway_error(request, http.BAD_GATEWAY, f"cannot connect: {exc}")
+            try:
+                response = await self._exchange(conn, upstream, content)
+                break
+            except _ClosedEarly as exc:
+                conn.abort()
+                if reused and attempt + 1 < attempts:
+                    continue  # a kept-alive connection the upstream had just closed
+                return self._gateway_error(request, http.BAD_GATEWAY, str(exc))
+            except TimeoutError:
+                conn.abort()
+                return self._gateway_error(request, http.GATEWAY_TIMEOUT, "no response in time")
+            except (OSError, h11.ProtocolError) as exc:
+                conn.abort()
+                return self._gateway_error(request, http.BAD_GATEWAY, f"bad response: {exc}")
+            except BaseException:
+                conn.abort()
+                raise
+        else:
+            raise AssertionError("the last attempt, on a new connection, is never retried")
+        try:
+            return await self._stream(request, conn, response, pool, finished)
+        except BaseException:
+            conn.abort()
+            raise
+
+    async def _exchange(
+        self, conn: _Connection, upstream: h11.Request, content: Any
+    ) -> h11.Response:
+        """Send the request and its body; return the response head."""
+        parser = conn.parser
+        writer = conn.writer
+        timeout = self.read_timeout
+        content.seek(0)  # from the start again on a retry
+        writer.write(parser.send(upstream))
+        try:
+            while chunk := content.read(CHUNK):
+                writer.write(parser.send(h11.Data(data=chunk)))
+                async with asyncio.timeout(timeout):
+                    await writer.drain()
+            writer.write(parser.send(h11.EndOfMessage()))
+            async with asyncio.timeout(timeout):
+                await writer.drain()
+        except ConnectionError:
+            # The upstream may have answered early (413) and closed: read what it said.
+            pass
+        received = 0
+        while True:
+            event = parser.next_event()
+            if event is h11.NEED_DATA:
+                try:
+                    data = await conn.read(timeout)
+                except ConnectionError as exc:
+                    if received:
+                        raise
+                    raise _ClosedEarly(f"connection lost before a response: {exc}") from None
+                if not data and not received:
+                    raise _ClosedEarly("the upstream closed the connection without a response")
+                received += len(data)
+                parser.receive_data(data)
+            elif type(event) is h11.Response:
+                # h11 bounds only a head still incomplete; one that came whole is measured.
+                size = sum(len(name) + len(value) + 4 for name, value in event.headers)
+                if size > self.max_response_head:
+                    raise h11.RemoteProtocolError(f"response head of {size} bytes")
+                return event
+            elif type(event) is not h11.InformationalResponse:
+                raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}")
+
+    async def _stream(
+        self,
+        request: Request,
+        conn: _Connection,
+        response: h11.Response,
+        pool: _Pool,
+        finished: asyncio.Future[None],
+    ) -> Any:
+        """Copy the response to the client, reading only as fast as the client reads."""
+        parser = conn.parser
+        raw = list(response.headers)
+        hop = _hop_by_hop(raw)
+        request.setResponseCode(response.status_code, response.reason or None)
+        out = request.responseHeaders
+        for name, value in raw:
+            dropped = name in hop or name in _DROPPED_FROM_RESPONSE or name.startswith(b"proxy-")
+            if not dropped:
+                out.addRawHeader(name, value)
+        parts: list[bytes | bytearray] = []
+        # A whole small response already in hand goes out in one write, with a length.
+        whole = request.method != b"HEAD"
+        while True:
+            try:
+                event = parser.next_event()
+                if event is h11.NEED_DATA:
+                    whole = False
+                    request.write(b"".join(parts))  # the head goes out with the first bytes
+                    parts.clear()
+                    await request.drain()
+                    parser.receive_data(await conn.read(self.read_timeout))
+                    continue
+            except ConnectionError as exc:
+                if finished.done():  # the client went away: nothing to say
+                    conn.abort()
+                    return NOT_DONE_YET
+                return self._broken(request, conn, f"connection lost: {exc}")
+            except TimeoutError:
+                return self._broken(request, conn, "upstream silent mid-response")
+            except h11.ProtocolError as exc:
+                return self._broken(request, conn, f"bad response body: {exc}")
+            if type(event) is h11.Data:
+                parts.append(event.data)
+            elif type(event) is h11.EndOfMessage:
+                break
+            else:
+                return self._broken(request, conn, f"unexpected {type(event).__name__}")
+        if conn.reusable():
+            parser.start_next_cycle()
+            pool.release(conn, self.pool_size, self.idle_timeout)
+        else:
+            conn.close()
+        body = b"".join(parts)
+        if whole:
+            return body
+        request.write(body)
+        request.finish()
+        return NOT_DONE_YET
+
+    def _gateway_error(self, request: Request, status: int, reason: str) -> bytes:
+        return self._error_page(request, status, reason, "The upstream server did not answer.")
+
+    def _error_page(self, request: Request, status: int, reason: str, detail: str = "") -> bytes:
+        log.warning("proxy to %s:%d: %s", self.host, self.port, reason)
+        request.responseHeaders = Headers()
+        brief = http.RESPONSES[status].decode("ascii")
+        return ErrorPage(status, brief, detail).render(request)
+
+    def _broken(self, request: Request, conn: _Connection, reason: str) -> Any:
+        """The upstream failed mid-response: a 502 if nothing was sent, else cut the client."""
+        conn.abort()
+        if not request.startedWriting:
+            return self._gateway_error(request, http.BAD_GATEWAY, reason)
+        # processingFailed aborts the client's connection; a never-raised exception keeps
+        # the log to one line.
+        request.processingFailed(_UpstreamFailed(f"{self.host}:{self.port}: {reason}"))
+        return NOT_DONE_YET
+
+
+class _UpstreamFailed(Exception):
+    """The upstream server failed after the response had begun."""
+
+
+class _ClosedEarly(Exception):
+    """The connection ended before any byte of a response: safe to retry if idempotent."""
+
+
+def _cancel_if_failed(future: asyncio.Future[None], task: asyncio.Task[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        task.cancel()
+
+
+# -- the connection pool ----------------------------------------------------------------------
+
+
+class _Protocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that reports anything happening while its connection is idle."""
+
+    on_idle_event: Callable[[], None] | None = None
+    #: Bytes received, to tell whether any wait unread in the stream.
+    received = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.on_idle_event is not None:
+            self.on_idle_event()  # bytes nobody asked for: the connection is unusable
+        super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self.on_idle_event is not None:
+            self.on_idle_event()
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.on_idle_event is not None:
+            self.on_idle_event()
+        super().connection_lost(exc)
+
+
+class _Connection:
+    """One upstream connection: asyncio streams and the h11 client state."""
+
+    __slots__ = ("consumed", "expiry", "parser", "protocol", "reader", "writer")
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        protocol: _Protocol,
+        max_head: int,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.protocol = protocol
+        self.parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head)
+        self.expiry: asyncio.TimerHandle | None = None
+        self.consumed = 0
+
+    async def read(self, timeout: float) -> bytes:
+        """Up to CHUNK bytes; b"" at the end; TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            data = await self.reader.read(CHUNK)
+        self.consumed += len(data)
+        return data
+
+    def reusable(self) -> bool:
+        """Whether the exchange ended cleanly with nothing left over, so another may follow."""
+        parser = self.parser
+        return (
+            parser.our_state is h11.DONE
+            and parser.their_state is h11.DONE
+            and parser.trailing_data == (b"", False)
+            and self.protocol.received == self.consumed
+            and not self.reader.at_eof()
+            and not self.writer.is_closing()
+        )
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class _Pool:
+    """Idle keep-alive connections to one upstream, most recently used first."""
+
+    def __init__(self, host: str, port: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.host = host
+        self.port = port
+        self.loop = loop
+        self.idle: list[_Connection] = []
+        #: Connections opened, for tests and stats.
+        self.opened = 0
+
+    async def acquire(self, fresh: bool, timeout: float, max_head: int) -> tuple[_Connection, bool]:
+        """A connection and whether it was reused; ``fresh`` skips the idle ones."""
+        if not fresh and self.idle:
+            conn = self.idle.pop()
+            self._take(conn)
+            return conn, True
+        loop = self.loop
+        reader = asyncio.StreamReader(limit=CHUNK, loop=loop)
+        protocol = _Protocol(reader, loop=loop)
+        async with asyncio.timeout(timeout):
+            transport, _ = await loop.create_connection(lambda: protocol, self.host, self.port)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        self.opened += 1
+        return _Connection(reader, writer, protocol, max_head), False
+
+    def release(self, conn: _Connection, size: int, timeout: float) -> None:
+        """Keep a connection that has just completed a response for the next request."""
+        if size <= 0 or conn.writer.is_closing():
+            conn.close()
+            return
+        while len(self.idle) >= size:
+            oldest = self.idle.pop(0)
+            self._take(oldest)
+            oldest.close()
+        conn.protocol.on_idle_event = lambda: self._discard(conn)
+        conn.expiry = self.loop.call_later(timeout, self._discard, conn)
+        self.idle.append(conn)
+
+    def _take(self, conn: _Connection) -> None:
+        conn.protocol.on_idle_event = None
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
+
+    def _discard(self, conn: _Connection) -> None:
+        """An idle connection timed out, was closed by the upstream, or got stray bytes."""
+        if conn in self.idle:
+            self.idle.remove(conn)
+        self._take(conn)
+        conn.abort()
+
+
+#: One pool per upstream in this process (each worker has its own).
+_pools: dict[tuple[str, int], _Pool] = {}
+
+
+def _pool_for(host: str, port: int) -> _Pool:
+    loop = asyncio.get_running_loop()
+    pool = _pools.get((host, port))
+    if pool is None or pool.loop is not loop:
+        # A new event loop (a test's): the old loop's connections died with it.
+        pool = _pools[host, port] = _Pool(host, port, loop)
+    return pool

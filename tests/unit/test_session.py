@@ -1,0 +1,641 @@
+"""Sessions: the stores, and Request.getSession through a real Connection in memory.
+
+Two Sites sharing one SQLite file stand for two worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterator
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive.config import Config, ConfigError
+from hive.forwarded import TrustedProxies
+from hive.resource import Resource
+from hive.server import NOT_DONE_YET, Request, Site
+from hive.session import (
+    MemoryStore,
+    RedisStore,
+    Session,
+    SessionRecord,
+    SessionStore,
+    SessionStoreError,
+    SQLiteStore,
+    default_session_dir,
+    session_file,
+    site_sessions,
+)
+from hive.worker.main import load_site
+from tests.unit.harness import Harness, Response
+
+UID = re.compile(r"[A-Za-z0-9_\-]{43}")
+
+
+# -- stores -------------------------------------------------------------------------------------
+
+
+class FakeRedis:
+    """The few redis-py calls RedisStore makes, with keys that expire on the real clock."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[bytes, int]] = {}  # key -> (value, expiry in ms)
+
+    def _live(self, key: str) -> tuple[bytes, int] | None:
+        item = self.values.get(key)
+        if item is not None and item[1] <= time.time() * 1000:
+            del self.values[key]
+            return None
+        return item
+
+    def get(self, key: str) -> bytes | None:
+        item = self._live(key)
+        return item[0] if item else None
+
+    def pttl(self, key: str) -> int:
+        item = self._live(key)
+        return -2 if item is None else int(item[1] - time.time() * 1000)
+
+    def set(self, key: str, value: str, *, pxat: int, nx: bool, xx: bool) -> bool | None:
+        exists = self._live(key) is not None
+        if (nx and exists) or (xx and not exists):
+            return None
+        self.values[key] = (value.encode(), pxat)
+        return True
+
+    def pexpireat(self, key: str, when: int) -> bool:
+        item = self._live(key)
+        if item is None:
+            return False
+        self.values[key] = (item[0], when)
+        return True
+
+    def delete(self, key: str) -> int:
+        return 1 if self.values.pop(key, None) is not None else 0
+
+    def pipeline(self) -> FakePipeline:
+        return FakePipeline(self)
+
+
+class FakePipeline:
+    def __init__(self, client: FakeRedis) -> None:
+        self.client = client
+        self.calls: list[Callable[[], Any]] = []
+
+    def get(self, key: str) -> None:
+        self.calls.append(lambda: self.client.get(key))
+
+    def pttl(self, key: str) -> None:
+        self.calls.append(lambda: self.client.pttl(key))
+
+    def execute(self) -> list[Any]:
+        return [call() for call in self.calls]
+
+
+@pytest.fixture(params=["sqlite", "memory", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    if request.param == "sqlite":
+        sqlite = SQLiteStore(str(tmp_path / "sessions" / "sessions.sqlite3"))
+        yield sqlite
+        sqlite.close()
+    elif request.param == "memory":
+        yield MemoryStore()
+    else:
+        yield RedisStore(FakeRedis())
+
+
+def test_store_semantics(store: SessionStore) -> None:
+    now = time.time()
+    assert store.get("a") is None
+    assert store.save("a", '{"n":1}', now + 100, create=True)
+    assert not store.save("a", '{"n":9}', now + 100, create=True)  # no overwrite on create
+    record = store.get("a")
+    assert record is not None and record.data == '{"n":1}'
+    assert math.isclose(record.expires_at, now + 100, abs_tol=0.01)
+    assert store.save("a", '{"n":2}', now + 200)
+    assert not store.save("b", "{}", now + 200)  # an update never creates: no resurrection
+    assert store.get("b") is None
+    assert store.touch("a", now + 300)
+    assert not store.touch("b", now + 300)
+    record = store.get("a")
+    assert record is not None and record.data == '{"n":2}'
+    assert math.isclose(record.expires_at, now + 300, abs_tol=0.01)
+    store.delete("a")
+    store.delete("a")  # deleting what is gone is fine
+    assert store.get("a") is None
+
+
+def test_store_purge(store: SessionStore) -> None:
+    now = time.time()
+    store.save("old", "{}", now - 1, create=True)
+    store.save("new", "{}", now + 100, create=True)
+    purged = store.purge_expired(now)
+    assert purged == (0 if isinstance(store, RedisStore) else 1)  # Redis expires keys itself
+    assert store.get("old") is None
+    assert store.get("new") is not None
+
+
+def test_sqlite_store_file_is_private_and_shared(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "sessions.sqlite3"
+    one, two = SQLiteStore(str(path)), SQLiteStore(str(path))  # two workers
+    assert not path.exists()  # opened on first use only
+    one.save("a", '{"n":1}', time.time() + 60, create=True)
+    record = two.get("a")
+    assert record == SessionRecord('{"n":1}', record.expires_at if record else 0)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert one._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    one.close()
+    two.close()
+
+
+def test_default_session_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert default_session_dir() == str(tmp_path / "hive")
+    assert session_file(None) == str(tmp_path / "hive" / "sessions.sqlite3")
+    assert session_file("/srv/x") == "/srv/x/sessions.sqlite3"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert default_session_dir() == f"/tmp/hive-{os.geteuid()}"
+
+
+def test_default_dir_open_to_others_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / "hive").mkdir()
+    (tmp_path / "hive").chmod(0o777)
+    store = SQLiteStore(session_file(None))
+    with pytest.raises(SessionStoreError, match="refusing"):
+        store.get("a")
+
+
+def test_symlink_at_the_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_text("")
+    (tmp_path / "sessions.sqlite3").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(SessionStoreError):
+        SQLiteStore(str(tmp_path / "sessions.sqlite3")).get("a")
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Counter(Resource):
+    """Counts visits in the session; answers JSON with the count and the session id."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        session = request.getSession()
+        session["visits"] = session.get("visits", 0) + 1
+        return json.dumps({"visits": session["visits"], "uid": session.uid.decode()}).encode()
+
+
+class Worker:
+    """One Site on a shared store, as a worker process would have it."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        store: SessionStore,
+        clock: Clock,
+        factory: type[Session] = Session,
+    ) -> None:
+        self.site = Site(resource)
+        self.site.sessionStore = store
+        self.site.sessionFactory = factory
+        self.site.trusted_proxies = TrustedProxies(["192.0.2.7"])  # the harness's peer
+        site_sessions(self.site).clock = clock
+
+    def get(self, path: str = "/", cookie: str | None = None, https: bool = False) -> Response:
+        headers = {"Cookie": cookie} if cookie else {}
+        if https:
+            headers["X-Forwarded-Proto"] = "https"
+        return Harness(self.site).get(path, headers)
+
+
+def set_cookies(response: Response) -> list[str]:
+    return response.headers.get_all("Set-Cookie") or []
+
+
+def cookie_value(response: Response, name: str = "HIVE_SESSION") -> str:
+    jar: SimpleCookie = SimpleCookie()
+    for header in set_cookies(response):
+        jar.load(header)
+    return jar[name].value
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(str(tmp_path / "sessions.sqlite3"))
+    yield store
+    store.close()
+
+
+def test_new_session_cookie_attributes(shared: SQLiteStore) -> None:
+    response = Worker(Counter(), shared, Clock()).get()
+    (header,) = set_cookies(response)
+    name_value, *attributes = header.split("; ")
+    name, _, value = name_value.partition("=")
+    assert name == "HIVE_SESSION" and UID.fullmatch(value)
+    assert attributes == ["Path=/", "HttpOnly", "SameSite=lax"]
+    assert json.loads(response.body) == {"visits": 1, "uid": value}
+
+
+def test_secure_session_cookie(shared: SQLiteStore) -> None:
+    worker = Worker(Counter(), shared, Clock())
+    response = worker.get(https=True)
+    (header,) = set_cookies(response)
+    assert header.startswith("__Host-HIVE_SESSION=")
+    assert header.endswith("; Path=/; Secure; HttpOnly; SameSite=lax")
+    value = cookie_value(response, "__Host-HIVE_SESSION")
+    # The plain-HTTP cookie does not reach the secure session, nor the other way round.
+    again = worker.get(cookie=f"__Host-HIVE_SESSION={value}", https=True)
+    assert json.loads(again.body)["visits"] == 2
+    plain = worker.get(cookie=f"__Host-HIVE_SESSION={value}")
+    assert json.loads(plain.body)["visits"] == 1
+
+
+def test_force_not_secure_gives_the_plain_session(shared: SQLiteStore) -> None:
+    class Plain(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession(forceNotSecure=True)
+            assert request.session is None  # the secure one was not asked for
+            return session.uid
+
+    response = Worker(Plain(), shared, Clock()).get(https=True)
+    (header,) = set_cookies(response)
+    assert header == f"HIVE_SESSION={response.body.decode()}; Path=/; HttpOnly; SameSite=lax"
+
+
+def test_count_is_shared_by_workers(shared: SQLiteStore) -> None:
+    clock = Clock()
+    workers = [Worker(Counter(), shared, clock), Worker(Counter(), shared, clock)]
+    first = workers[0].get()
+    cookie = f"HIVE_SESSION={cookie_value(first)}"
+    for visit in range(2, 8):
+        response = workers[visit % 2].get(cookie=cookie)
+        assert json.loads(response.body)["visits"] == visit
+        assert set_cookies(response) == []  # a known session needs no new cookie
+
+
+def test_data_round_trip(shared: SQLiteStore) -> None:
+    data = {"name": "Zoë ☃", "n": 3, "f": 0.5, "ok": True, "none": None, "list": [1, [2, 3]]}
+
+    class Write(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            session.update(data)
+            session["pair"] = (1, 2)
+            session["nested"] = {"a": {"b": []}}
+            return b""
+
+    class Read(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            session["nested"]["a"]["b"].append("x")  # changed in place: saved all the same
+            return json.dumps(dict(session)).encode()
+
+    clock = Clock()
+    cookie = f"HIVE_SESSION={cookie_value(Worker(Write(), shared, clock).get())}"
+    reader = Worker(Read(), shared, clock)
+    assert json.loads(reader.get(cookie=cookie).body) == {
+        **data,
+        "pair": [1, 2],  # JSON has no tuples
+        "nested": {"a": {"b": ["x"]}},
+    }
+    assert json.loads(reader.get(cookie=cookie).body)["nested"] == {"a": {"b": ["x", "x"]}}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("k", object(), TypeError),
+        ("k", {1, 2}, TypeError),
+        ("k", b"bytes", TypeError),
+        ("k", {1: "int key"}, TypeError),
+        ("k", [{"deep": {2: 3}}], TypeError),
+        ("k", float("nan"), ValueError),
+        (1, "x", TypeError),
+    ],
+)
+def test_values_must_be_json(key: Any, value: Any, error: type[Exception]) -> None:
+    session = Site(Resource()).makeSession()
+    with pytest.raises(error):
+        session[key] = value
+    assert len(session) == 0
+
+
+def test_attributes_are_refused() -> None:
+    session = Site(Resource()).makeSession()
+    with pytest.raises(AttributeError, match=r"session\['user'\]"):
+        session.user = "ada"  # type: ignore[attr-defined]
+    session.sessionTimeout = 60  # a class attribute: allowed
+    assert session and len(session) == 0  # an empty session is still true
+
+
+def test_unknown_or_junk_cookie_gets_a_new_id(shared: SQLiteStore) -> None:
+    """No fixation: an id the client makes up is never adopted."""
+    worker = Worker(Counter(), shared, Clock())
+    for planted in ["A" * 43, "x", "%00", "z" * 5000, "a-b_c" * 9]:
+        response = worker.get(cookie=f"HIVE_SESSION={planted}")
+        value = cookie_value(response)
+        assert value != planted and UID.fullmatch(value)
+        assert json.loads(response.body)["visits"] == 1
+        assert shared.get(planted) is None
+        assert shared.get(value) is not None
+
+
+def test_expiry_with_an_injected_clock(shared: SQLiteStore) -> None:
+    class Short(Session):
+        sessionTimeout = 60
+
+    clock = Clock()
+    worker = Worker(Counter(), shared, clock, Short)
+    first = worker.get()
+    uid = cookie_value(first)
+    cookie = f"HIVE_SESSION={uid}"
+    record = shared.get(uid)
+    assert record is not None and record.expires_at == clock.now + 60
+    clock.now += 59  # each use extends the session: sliding expiry
+    assert json.loads(worker.get(cookie=cookie).body)["visits"] == 2
+    clock.now += 59
+    assert json.loads(worker.get(cookie=cookie).body)["visits"] == 3
+    clock.now += 60  # expired at exactly sessionTimeout after the last use
+    response = worker.get(cookie=cookie)
+    assert json.loads(response.body)["visits"] == 1
+    assert cookie_value(response) != uid
+    assert shared.get(uid) is None  # the lazy purge
+
+
+def test_expired_sessions_are_purged_periodically(shared: SQLiteStore) -> None:
+    clock = Clock()
+    worker = Worker(Counter(), shared, clock)
+    shared.save("gone" * 8, "{}", clock.now - 1, create=True)
+    worker.get()  # the first lookup in a process sweeps
+    assert shared.get("gone" * 8) is None
+    shared.save("late" * 8, "{}", clock.now + 10, create=True)
+    clock.now += 30
+    worker.get()
+    assert shared.get("late" * 8) is not None  # no sweep until purge_interval passed
+    clock.now += site_sessions(worker.site).purge_interval
+    worker.get()
+    assert shared.get("late" * 8) is None
+
+
+def test_expire_runs_callbacks_and_drops_the_cookie(shared: SQLiteStore) -> None:
+    calls: list[str] = []
+
+    class Logout(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            session.notifyOnExpire(lambda: calls.append("expired"))
+            session.expire()
+            session.expire()  # twice is harmless
+            assert session.expired and calls == ["expired"]
+            fresh = request.getSession()  # a new one, as in Twisted
+            assert fresh is not session and fresh.uid != session.uid
+            return b""
+
+    clock = Clock()
+    uid = cookie_value(Worker(Counter(), shared, clock).get())
+    response = Worker(Logout(), shared, clock).get(cookie=f"HIVE_SESSION={uid}")
+    dropped, fresh = set_cookies(response)
+    assert dropped == "HIVE_SESSION=; Path=/; Max-Age=0; HttpOnly; SameSite=lax"
+    assert fresh.startswith("HIVE_SESSION=") and uid not in fresh
+    assert shared.get(uid) is None
+    assert calls == ["expired"]
+
+
+def test_notify_on_expire_after_a_timeout(shared: SQLiteStore) -> None:
+    calls: list[int] = []
+
+    class Watch(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            if "watched" not in session:
+                session["watched"] = True
+                session.notifyOnExpire(lambda: calls.append(1))
+            return b""
+
+    clock = Clock()
+    worker = Worker(Watch(), shared, clock)
+    uid = cookie_value(worker.get())
+    worker.get(cookie=f"HIVE_SESSION={uid}")
+    assert calls == []
+    clock.now += Session.sessionTimeout
+    worker.get(cookie=f"HIVE_SESSION={uid}")  # this process finds it expired
+    assert calls == [1]
+
+
+def test_notify_on_expire_when_another_worker_ends_it(shared: SQLiteStore) -> None:
+    calls: list[int] = []
+
+    class Watch(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            request.getSession().notifyOnExpire(lambda: calls.append(1))
+            return b""
+
+    class Logout(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            request.getSession().expire()
+            return b""
+
+    clock = Clock()
+    watcher = Worker(Watch(), shared, clock)
+    uid = cookie_value(watcher.get())
+    Worker(Logout(), shared, clock).get(cookie=f"HIVE_SESSION={uid}")
+    assert calls == []  # the other process ended it; this one has not looked yet
+    clock.now += site_sessions(watcher.site).purge_interval
+    watcher.get()  # any request here, after purge_interval, sweeps
+    assert calls == [1]
+    clock.now += site_sessions(watcher.site).purge_interval
+    watcher.get()
+    assert calls == [1]  # once
+
+
+def test_saved_before_the_response_starts(shared: SQLiteStore) -> None:
+    """The next request may reach another worker as soon as the client has the response."""
+    seen: list[Any] = []
+
+    class Stream(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> object:
+            session = request.getSession()
+            session["step"] = 1
+            request.write(b"first")
+            seen.append(json.loads(shared.get(session.uid.decode()).data))  # type: ignore[union-attr]
+            session["step"] = 2
+            request.finish()
+            seen.append(json.loads(shared.get(session.uid.decode()).data))  # type: ignore[union-attr]
+            return NOT_DONE_YET
+
+    Worker(Stream(), shared, Clock()).get()
+    assert seen == [{"step": 1}, {"step": 2}]
+
+
+def test_a_logged_out_session_is_not_brought_back(shared: SQLiteStore) -> None:
+    """A request that held the session while another worker ended it does not save it."""
+    held: list[Request] = []
+
+    class Hold(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> object:
+            request.getSession()
+            held.append(request)
+            return NOT_DONE_YET
+
+    class Logout(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            request.getSession().expire()
+            return b""
+
+    clock = Clock()
+    uid = cookie_value(Worker(Counter(), shared, clock).get())
+    holder = Harness(Worker(Hold(), shared, clock).site)
+    holder.send(f"GET / HTTP/1.1\r\nHost: x\r\nCookie: HIVE_SESSION={uid}\r\n\r\n".encode())
+    (request,) = held
+    Worker(Logout(), shared, clock).get(cookie=f"HIVE_SESSION={uid}")
+    session = request.getSession()
+    session["visits"] = 100
+    request.finish()
+    assert holder.response().status == 200
+    assert session.expired
+    assert shared.get(uid) is None
+
+
+def test_rotate_keeps_the_data_under_a_new_id(shared: SQLiteStore) -> None:
+    class Login(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            session["user"] = "ada"
+            session.rotate()
+            return session.uid
+
+    clock = Clock()
+    old = cookie_value(Worker(Counter(), shared, clock).get())
+    response = Worker(Login(), shared, clock).get(cookie=f"HIVE_SESSION={old}")
+    new = cookie_value(response)
+    assert new == response.body.decode() and new != old
+    assert shared.get(old) is None
+    record = shared.get(new)
+    assert record is not None and json.loads(record.data) == {"visits": 1, "user": "ada"}
+
+
+def test_session_interface_is_refused() -> None:
+    class Component(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            with pytest.raises(TypeError, match="session\\[key\\]"):
+                request.getSession(object)
+            return b"ok"
+
+    assert Harness(Component()).get().body == b"ok"
+
+
+def test_site_make_and_get_session(shared: SQLiteStore) -> None:
+    site = Site(Resource())
+    site.sessionStore = shared
+    session = site.makeSession()
+    assert UID.fullmatch(session.uid.decode())
+    with pytest.raises(KeyError):
+        site.getSession(session.uid)  # not stored until saved
+    session["a"] = 1
+    session.save()
+    assert dict(site.getSession(session.uid)) == {"a": 1}
+    with pytest.raises(KeyError):
+        site.getSession(b"no such session id, not even the right form")
+
+
+def test_memory_store_is_the_default_outside_hive_run() -> None:
+    site = Site(Counter())
+    uid = cookie_value(Harness(site).get())
+    assert isinstance(site.sessionStore, MemoryStore)
+    response = Harness(site).get("/", {"Cookie": f"HIVE_SESSION={uid}"})
+    assert json.loads(response.body)["visits"] == 2
+
+
+def test_store_failure_is_logged_and_the_response_goes_on(
+    shared: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(MemoryStore):
+        def save(self, uid: str, data: str, expires_at: float, create: bool = False) -> bool:
+            raise OSError("disk full")
+
+    with caplog.at_level(logging.ERROR, "hive.session"):
+        response = Worker(Counter(), Broken(), Clock()).get()
+    assert response.status == 200
+    assert "cannot save a session" in caplog.text
+
+
+def test_cookie_name_setting(tmp_path: Path) -> None:
+    for bad in ["", "a b", "a;b", "__Host-x", "__secure-x", "é"]:
+        with pytest.raises(ConfigError, match="session_cookie"):
+            Config(session_cookie=bad)
+    config = Config(
+        app="examples.sessions:root", session_dir=str(tmp_path), session_cookie="APP_SID"
+    )
+    site = load_site(config, None)
+    assert site.sessionCookieName == b"APP_SID"
+    assert isinstance(site.sessionStore, SQLiteStore)
+    assert site.sessionStore.path == str(tmp_path / "sessions.sqlite3")
+    response = Harness(site).get()
+    assert b"1 time." in response.body
+    assert set_cookies(response)[0].startswith("APP_SID=")
+    assert (tmp_path / "sessions.sqlite3").exists()
+    site.sessionStore.close()
+
+
+def test_sqlite_store_reopens_after_a_fork(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "sessions.sqlite3"))
+    store.save("parent", "{}", time.time() + 60, create=True)
+    pid = os.fork()
+    if pid == 0:  # the child: a worker forked with the store already open
+        ok = False
+        try:
+            ok = store.get("parent") is not None and store._db is not None
+            ok = ok and store.save("child", "{}", time.time() + 60, create=True)
+            store.close()
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get("child") is not None  # the parent's connection still works
+    store.close()
