@@ -13,6 +13,9 @@ import os
 import time
 from typing import Any
 
+from examples.sessions import Visits
+from examples.standard import calculator, guarded_page, proxy_to
+from hive.address import UNIXAddress
 from hive.resource import EncodingResourceWrapper, Resource
 from hive.server import NOT_DONE_YET, GzipEncoderFactory, Request
 from hive.static import File
@@ -67,10 +70,12 @@ class Clock(Resource):
     def render_GET(self, request: Request) -> bytes:
         agent = request.getHeader(b"user-agent") or b"(none)"
         now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        client = request.getClientAddress()
+        where = "a unix socket" if isinstance(client, UNIXAddress) else client.host
         body = "<p>It is %s.</p><p>You are %s at %s.</p>" % (
             now,
             html.escape(agent.decode("latin-1")),
-            html.escape(request.getClientAddress().host),
+            html.escape(where),
         )
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return page("Clock", body)
@@ -157,6 +162,9 @@ def build() -> Resource:
         ("/countdown", "a streaming response"),
         ("/static/", "static files (a directory listing)"),
         ("/old", "a redirect to /about"),
+        ("/visits", "a session: your visit count, whichever worker answers"),
+        ("/private", "a page behind Basic authentication (admin / hive)"),
+        ("/RPC2", "an XML-RPC calculator (POST; try xmlrpc.client)"),
     ]
     index = "<ul>%s</ul>" % "".join(
         '<li><a href="%s">%s</a></li>' % (html.escape(href), text) for href, text in links
@@ -176,6 +184,12 @@ def build() -> Resource:
     root.putChild(b"countdown", EncodingResourceWrapper(Countdown(), gzip))
     root.putChild(b"static", File(STATIC, cacheControl=b"public, max-age=300"))
     root.putChild(b"old", Redirect(b"/about"))
+    root.putChild(b"visits", Visits())
+    root.putChild(b"private", guarded_page())
+    root.putChild(b"RPC2", calculator())
+    upstream = os.environ.get("HIVE_EXAMPLE_UPSTREAM")
+    if upstream:  # e.g. 127.0.0.1:9000: /proxy/... is forwarded there
+        root.putChild(b"proxy", proxy_to(upstream))
     return root
 
 

@@ -36,7 +36,8 @@ __all__ = [
 class IResource(Protocol):
     """What the server needs of a resource."""
 
-    isLeaf: bool
+    @property
+    def isLeaf(self) -> bool: ...
 
     def getChildWithDefault(self, name: bytes, request: Request) -> Any: ...
 
