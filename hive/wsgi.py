@@ -31,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, BinaryIO, Final, NamedTuple
 
 from hive.address import UNIXAddress
 from hive.http_headers import Headers
@@ -364,6 +366,14 @@ def parse_headers(headers: object) -> tuple[Headers, int | None]:
 # -- one call ---------------------------------------------------------------------------------
 
 
+class _FileSpan(NamedTuple):
+    """``count`` bytes of ``file`` from ``offset``, for ``request.sendfile``."""
+
+    file: BinaryIO
+    offset: int
+    count: int
+
+
 class _ClientGone(ConnectionError):
     """Raised in the application's thread when the client went away while it streamed."""
 
@@ -432,13 +442,19 @@ class _Call:
             else:
                 self._send_from_thread(data)
 
-    def respond(self) -> Generator[bytes, None, bytes]:
-        """Call the application: yield each chunk to stream, and return what is left of
-        the body (all of it, when it came whole)."""
+    def respond(self) -> Generator[bytes | _FileSpan, None, bytes]:
+        """Call the application: yield each chunk (or file span) to stream, and return
+        what is left of the body (all of it, when it came whole)."""
         try:
             result = self.application(self.environ, self.start_response)
             try:
                 if type(result) is FileWrapper:
+                    span = self._file_span(result)
+                    if span is not None:
+                        self._commit()
+                        self.sent += span.count
+                        yield span
+                        return b""
                     iterator = result.blocks(max(result.blksize, FILE_BLOCK))
                 else:
                     iterator = iter(result)
@@ -471,6 +487,19 @@ class _Call:
             raise RuntimeError(f"the WSGI application raised {type(exc).__name__}") from exc
         finally:
             self.environ["wsgi.errors"].flush()
+
+    def _file_span(self, wrapper: FileWrapper) -> _FileSpan | None:
+        """The wrapped file as a span for ``request.sendfile`` (zero-copy where the
+        connection allows): a regular file, and a declared Content-Length to send."""
+        if self.length is None or self.status is None or self.headers_sent:
+            return None
+        file = wrapper.filelike
+        try:
+            regular = stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+            offset = file.tell()
+        except (AttributeError, OSError, ValueError):
+            return None
+        return _FileSpan(file, offset, self.length) if regular else None
 
     def _commit(self) -> None:
         """The head goes out with the next bytes: start_response cannot replace it now."""
@@ -514,14 +543,12 @@ class _Call:
             return stop.value
         return self._stream_on_loop(body, chunk)
 
-    async def _stream_on_loop(self, body: Generator[bytes, None, bytes], chunk: bytes) -> Any:
-        request = self.request
+    async def _stream_on_loop(
+        self, body: Generator[bytes | _FileSpan, None, bytes], chunk: bytes | _FileSpan
+    ) -> Any:
         try:
             while True:
-                self._send_now(chunk)
-                try:
-                    await request.drain()
-                except ConnectionError:
+                if not await self._deliver(chunk):
                     return NOT_DONE_YET  # the client left; closing `body` closes the iterable
                 try:
                     chunk = next(body)
@@ -550,10 +577,16 @@ class _Call:
             self._apply_head(whole=True)
         outcome.set_result(value)
 
-    async def _send_and_drain(self, data: bytes) -> bool:
-        self._send_now(data)
+    async def _deliver(self, chunk: bytes | _FileSpan) -> bool:
+        """Send ``chunk`` and wait until the client can take more; False if it left."""
+        request = self.request
+        self._apply_head()
         try:
-            await self.request.drain()
+            if type(chunk) is _FileSpan:
+                await request.sendfile(chunk.file, chunk.offset, chunk.count)
+            else:
+                request.write(chunk)
+                await request.drain()
         except ConnectionError:
             return False
         return True
@@ -587,10 +620,10 @@ class _Call:
         finally:
             body.close()
 
-    def _send_from_thread(self, data: bytes) -> None:
+    def _send_from_thread(self, data: bytes | _FileSpan) -> None:
         loop = self._loop
         assert loop is not None
-        sent = asyncio.run_coroutine_threadsafe(self._send_and_drain(data), loop)
+        sent = asyncio.run_coroutine_threadsafe(self._deliver(data), loop)
         while True:
             try:
                 if sent.result(timeout=1.0):

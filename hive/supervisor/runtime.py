@@ -102,18 +102,7 @@ class Supervisor:
         self.reread = reread
         self.groups = groups
         self.ops = OpsServer(ops_socket, self._ops_route) if ops_socket is not None else None
-        self.state = sv.SupervisorState.new(
-            sv.SupervisorConfig(
-                workers=config.workers,
-                timeout=config.timeout,
-                graceful_timeout=config.graceful_timeout,
-                boot_timeout=config.boot_timeout,
-                max_requests=config.max_requests,
-                max_requests_jitter=config.max_requests_jitter,
-                max_memory=config.max_memory,
-                socket_mode=config.socket_mode,
-            )
-        )
+        self.state = sv.SupervisorState.new(supervisor_config(config))
         self.control = ControlServer.open(control_path)
         self.selector = selectors.DefaultSelector()
         self.channels: dict[int, _Channel] = {}
@@ -229,13 +218,9 @@ class Supervisor:
             return f"reload refused: {exc}"
         old = self.config
         self.state.config = dataclasses.replace(
-            self.state.config,
-            timeout=new.timeout,
-            graceful_timeout=new.graceful_timeout,
-            boot_timeout=new.boot_timeout,
-            max_requests=new.max_requests,
-            max_requests_jitter=new.max_requests_jitter,
-            max_memory=new.max_memory,
+            supervisor_config(new),
+            workers=self.state.config.workers,
+            socket_mode=self.state.config.socket_mode,
         )
         self.config = dataclasses.replace(
             new,
@@ -440,6 +425,20 @@ class Supervisor:
             if pid == 0:
                 return
             self.state.workers.pop(pid, None)
+
+
+def supervisor_config(config: Config) -> sv.SupervisorConfig:
+    """The part of the settings the supervisor's decisions use."""
+    return sv.SupervisorConfig(
+        workers=config.workers,
+        timeout=config.timeout,
+        graceful_timeout=config.graceful_timeout,
+        boot_timeout=config.boot_timeout,
+        max_requests=config.max_requests,
+        max_requests_jitter=config.max_requests_jitter,
+        max_memory=config.max_memory,
+        socket_mode=config.socket_mode,
+    )
 
 
 def _noop(signum: int, frame: object) -> None:

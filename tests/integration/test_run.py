@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ROOT, HiveProcess
+from tests.integration.conftest import ROOT, HiveProcess, raw_exchange
 
 ENGINES = ["h11", "httptools"]
 EXAMPLE = "examples.site:root"
@@ -26,22 +26,6 @@ EXAMPLE = "examples.site:root"
 
 def connect(server: HiveProcess, timeout: float = 10.0) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-
-
-def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send ``data`` on a fresh socket and read until the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.fixture(params=ENGINES)

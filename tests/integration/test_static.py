@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ROOT, HiveProcess
+from tests.integration.conftest import ROOT, HiveProcess, raw_exchange
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
 MIB = 1024 * 1024
@@ -77,18 +77,7 @@ def fetch(
 def raw_get(port: int, target: bytes, timeout: float = 10.0) -> bytes:
     """Send one request with ``target`` exactly as given; read until the server closes."""
     request = b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return raw_exchange(port, request, timeout)
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
