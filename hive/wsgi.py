@@ -17,9 +17,9 @@ How a response goes out:
 - ``close()`` is always called: when the body is done, on an error, when the client left.
 - An error before the head went out answers 500 (logged with its traceback, as any
   render error); after it, the connection is cut.  The worker goes on serving.
-- ``wsgi.file_wrapper`` is read in blocks of at least 64 KiB, in the application's
-  thread; the blocks go through the connection like any others (not sendfile: the
-  connection frames and counts every body byte itself).
+- ``wsgi.file_wrapper``: a regular file with a declared Content-Length goes out through
+  ``request.sendfile`` (``os.sendfile``, zero-copy, over plain TCP; read and written
+  otherwise); any other file-like is read in blocks of at least 64 KiB.
 
 ``wsgi.input`` is ``request.content``: hive receives a body whole before the resource
 renders (spooled to disk past 1 MiB), so CONTENT_LENGTH is always the body's true length,
@@ -155,7 +155,9 @@ class WSGIResource:
 
 class FileWrapper:
     """``wsgi.file_wrapper``: a file's contents as an iterable of blocks; ``close()``
-    closes the file.  hive recognises it and reads blocks of at least `FILE_BLOCK`."""
+    closes the file.  hive recognises it: a regular file whose length the application
+    declared is sent with ``request.sendfile``, anything else in blocks of `FILE_BLOCK`
+    or more."""
 
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike = filelike
@@ -367,11 +369,11 @@ def parse_headers(headers: object) -> tuple[Headers, int | None]:
 
 
 class _FileSpan(NamedTuple):
-    """``count`` bytes of ``file`` from ``offset``, for ``request.sendfile``."""
+    """``size`` bytes of ``file`` from ``offset``, for ``request.sendfile``."""
 
     file: BinaryIO
     offset: int
-    count: int
+    size: int
 
 
 class _ClientGone(ConnectionError):
@@ -452,7 +454,7 @@ class _Call:
                     span = self._file_span(result)
                     if span is not None:
                         self._commit()
-                        self.sent += span.count
+                        self.sent += span.size
                         yield span
                         return b""
                     iterator = result.blocks(max(result.blksize, FILE_BLOCK))
@@ -582,8 +584,8 @@ class _Call:
         request = self.request
         self._apply_head()
         try:
-            if type(chunk) is _FileSpan:
-                await request.sendfile(chunk.file, chunk.offset, chunk.count)
+            if isinstance(chunk, _FileSpan):
+                await request.sendfile(chunk.file, chunk.offset, chunk.size)
             else:
                 request.write(chunk)
                 await request.drain()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from wsgiref.validate import validator
 
@@ -18,7 +20,7 @@ from hive.forwarded import TrustedProxies
 from hive.resource import Resource
 from hive.server import Site
 from hive.wsgi import FileWrapper, WSGIResource, set_default_threads
-from tests.unit.harness import Harness, Response, run
+from tests.unit.harness import Harness, MemoryTransport, Response, run
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -373,6 +375,80 @@ def test_file_wrapper_sends_the_file_and_closes_it(mode: str) -> None:
     response = get(make(app, mode))
     assert response.body == data
     assert files[0].closed
+
+
+def test_file_wrapper_of_a_real_file_goes_through_sendfile(mode: str, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1024
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    files: list[Any] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Length", str(len(data) - 100))])
+        file = open(path, "rb")  # noqa: SIM115  (the server closes it)
+        file.seek(100)  # PEP 3333: from the file's current position
+        files.append(file)
+        return environ["wsgi.file_wrapper"](file)
+
+    response = get(make(app, mode))
+    assert response.body == data[100:]
+    assert files[0].closed
+
+
+def test_file_wrapper_zero_copy_bypasses_the_transport(tmp_path: Path) -> None:
+    data = b"z" * 50_000
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Length", str(len(data)))])
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.settimeout(10)
+
+    async def scenario() -> Harness:
+        harness = Harness(Site(make(app, "pool")))
+        transport = SocketTransport(ours)
+        harness.transport = transport
+        harness.connection.transport = transport
+        harness.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        await wait_for(answered(harness))
+        return harness
+
+    try:
+        harness = run(scenario())
+        received = b""
+        while len(received) < len(data):
+            received += theirs.recv(65536)
+    finally:
+        ours.close()
+        theirs.close()
+    head = bytes(harness.transport.data)
+    assert head.startswith(b"HTTP/1.1 200 OK") and head.endswith(b"\r\n\r\n")  # head only
+    assert received == data
+
+
+class SocketTransport(MemoryTransport):
+    """A transport with a real socket underneath, so os.sendfile can reach it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.limits = (0, 0)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.sock if name == "socket" else default
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.limits
+
+    def set_write_buffer_limits(self, high: int = 0, low: int = 0) -> None:
+        self.limits = (low, high)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
 
 
 def test_file_wrapper_without_length_is_chunked() -> None:
