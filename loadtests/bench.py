@@ -188,10 +188,7 @@ def gunicorn_command(port: int, workdir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-HIVE_MISSING = {
-    "static1m": "hive.static.File not yet implemented (issue: standard resources)",
-    "wsgi": "WSGI container not yet implemented",
-}
+HIVE_MISSING: dict[str, str] = {}
 FLOOR = {
     "deep": "a floor: no resource tree",
     "static1m": "a floor: answers hello only",

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from hive.resource import Resource
 from hive.server import Request
-from loadtests.apps import DEPTH, HELLO
+from hive.static import File
+from hive.wsgi import WSGIResource
+from loadtests.apps import DEPTH, HELLO, STATIC_DIR
+from loadtests.apps.wsgi_app import app as wsgi_app
 
 
 class Hello(Resource):
@@ -41,3 +44,6 @@ root = Resource()
 root.putChild(b"hello", Hello())
 root.putChild(b"post", Hello())
 root.putChild(b"deep", Level(0))
+root.putChild(b"wsgi", WSGIResource(None, None, wsgi_app))
+if STATIC_DIR:
+    root.putChild(b"static", File(STATIC_DIR))
