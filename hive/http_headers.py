@@ -58,7 +58,16 @@ def _lookup_key(name: bytes | str) -> bytes:
     return name.lower()
 
 
+# Names already checked, to their lowercase form: the same few names are set on every
+# response, and the token check is the costly part.  Bounded, as names may come from clients.
+_checked_names: dict[bytes, bytes] = {}
+
+
 def _checked_name(name: bytes | str) -> bytes:
+    if type(name) is bytes:
+        known = _checked_names.get(name)
+        if known is not None:
+            return known
     if isinstance(name, str):
         try:
             raw = name.encode("iso-8859-1")
@@ -70,7 +79,10 @@ def _checked_name(name: bytes | str) -> bytes:
         raise TypeError(f"header name must be bytes or str, not {type(name).__name__}")
     if _TOKEN.fullmatch(raw) is None:
         raise ValueError(f"header name {name!r} is not an RFC 9110 token")
-    return raw.lower()
+    lower = raw.lower()
+    if type(name) is bytes and len(_checked_names) < _CANONICAL_CACHE_LIMIT:
+        _checked_names[name] = lower
+    return lower
 
 
 def _checked_value(name: bytes | str, value: bytes | str) -> bytes:
@@ -149,7 +161,9 @@ class Headers:
         Raises ``TypeError`` for wrong types (including a bare bytes or str given as
         ``values``) and ``ValueError`` for a bad name or value; nothing is changed then.
         """
-        if isinstance(values, (bytes, str)) or not isinstance(values, Sequence):
+        if type(values) is not list and (
+            isinstance(values, (bytes, str)) or not isinstance(values, Sequence)
+        ):
             raise TypeError(
                 f"values of header {name!r} must be a sequence of bytes or str, "
                 f"not {type(values).__name__}"

@@ -79,7 +79,7 @@ class _NotDoneYet:
 #: Returned by a render method that will answer later through write() and finish().
 NOT_DONE_YET: Final = _NotDoneYet()
 
-_FRAMING_HEADERS = (b"content-length", b"transfer-encoding", b"connection")
+_PROTOCOLS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
 
 
 class Request:
@@ -93,6 +93,14 @@ class Request:
     sentLength: int = 0
     etag: bytes | None = None
     lastModified: int | None = None
+    # Per-request state that starts empty: class defaults save setting them on every request.
+    _args: dict[bytes, list[bytes]] | None = None
+    _cookies_in: dict[bytes, bytes] | None = None
+    _finish_waiters: list[asyncio.Future[None]] | None = None
+    _disconnected: bool = False
+    _task: asyncio.Task[None] | None = None
+    _producer: Any = None
+    _write_waiter: asyncio.Future[None] | None = None
     # The sessions getSession gave this request (Twisted's names); saved as the response starts.
     _secureSession: Session | None = None
     _insecureSession: Session | None = None
@@ -104,7 +112,7 @@ class Request:
         self.site = site
         self.method = head.method
         self.uri = target = head.target
-        self.clientproto = b"HTTP/" + head.http_version
+        self.clientproto = _PROTOCOLS.get(head.http_version) or b"HTTP/" + head.http_version
         self.content = content
         self.requestHeaders = Headers._from_pairs(head.headers)
         self.responseHeaders = Headers()
@@ -113,13 +121,6 @@ class Request:
         self.sitepath: list[bytes] = []
         self.started = time.time()
         self._head = head
-        self._args: dict[bytes, list[bytes]] | None = None
-        self._cookies_in: dict[bytes, bytes] | None = None
-        self._finish_waiters: list[asyncio.Future[None]] | None = None
-        self._disconnected = False
-        self._task: asyncio.Task[None] | None = None
-        self._producer: Any = None
-        self._write_waiter: asyncio.Future[None] | None = None
         self.host: Address = channel.host
         self.client: Address = channel.peer
         if site.trusted_proxies:
