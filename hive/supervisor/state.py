@@ -374,6 +374,13 @@ def _exited(state: SupervisorState, event: Exited, now: float, actions: list[Act
     # A ready worker died: a crash, unless it was being replaced for a silent loop.
     if worker.retiring == "timeout":
         return
+    if event.status == 0:
+        # It stopped by itself, cleanly (a SIGTERM sent to it or to the process group):
+        # not a crash; the slot gets a new worker at once.
+        actions.append(
+            Log("info", f"worker {worker.pid} (slot {worker.slot}) exited by itself; replacing it")
+        )
+        return
     _count(state.restarts, "crash")
     actions.append(Log("error", f"worker {worker.pid} (slot {worker.slot}) died ({how})"))
     ready_at = worker.ready_at if worker.ready_at is not None else now

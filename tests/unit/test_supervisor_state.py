@@ -312,3 +312,13 @@ def test_sigusr1_is_passed_to_every_worker() -> None:
     pids = sim.boot()
     sim.event(sv.SignalReceived(signal.SIGUSR1))
     assert {a.pid for a in sim.of(sv.Kill) if a.signum == signal.SIGUSR1} == set(pids)
+
+
+def test_a_worker_that_exits_cleanly_by_itself_is_replaced_without_a_crash() -> None:
+    sim = Sim(workers=1)
+    (pid,) = sim.boot()
+    sim.now = 0.2
+    sim.event(sv.Exited(pid, 0))
+    assert sim.state.restarts == {}
+    assert len(sim.state.workers) == 1 and pid not in sim.state.workers
+    assert any("exited by itself" in log.text for log in sim.of(sv.Log))
