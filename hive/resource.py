@@ -55,6 +55,10 @@ class Resource:
     """
 
     isLeaf: bool = False
+    #: hive's own: render as soon as the head of a request with a Content-Length is in, and
+    #: read ``request.content`` (a hive.worker.body.RequestBody) while the body arrives.
+    #: Only for a resource reached through ``putChild`` children (or the root).
+    streamsRequestBody: bool = False
     #: Methods this resource answers; computed from its ``render_*`` methods when unset.
     allowedMethods: tuple[bytes, ...]
     server: Any = None

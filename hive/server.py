@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from html import escape
 from inspect import isawaitable
-from typing import Any, BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final, Protocol, cast
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from hive import http
@@ -50,7 +50,8 @@ from hive.session import (
     site_sessions,
 )
 from hive.urlpath import URLPath
-from hive.worker.connection import Connection
+from hive.worker.body import RequestBody
+from hive.worker.connection import BodySink, Connection
 from hive.worker.sendfile import send_copied, send_zero_copy
 
 __all__ = ["NOT_DONE_YET", "GzipEncoderFactory", "Request", "Site", "version"]
@@ -107,7 +108,13 @@ class Request:
     #: The body's encoder (gzip), set by EncodingResourceWrapper; Twisted's name.
     _encoder: Any = None
 
-    def __init__(self, channel: Connection, head: RequestHead, content: BinaryIO, site: Site):
+    def __init__(
+        self,
+        channel: Connection,
+        head: RequestHead,
+        content: BinaryIO,
+        site: Site,
+    ):
         self.channel = channel
         self.site = site
         self.method = head.method
@@ -125,21 +132,7 @@ class Request:
         self.client: Address = channel.peer
         if site.trusted_proxies:
             self._apply_forwarded(site.trusted_proxies)
-        question = target.find(b"?")
-        if question >= 0:
-            self._query = target[question + 1 :]
-            target = target[:question]
-        else:
-            self._query = b""
-        if target[:1] != b"/" and target != b"*":
-            # absolute-form (http://host/path): the path is what follows the authority.
-            slash = target.find(b"/", target.find(b"//") + 2)
-            target = target[slash:] if slash >= 0 else b"/"
-        self.path = target
-        segments = target[1:].split(b"/")
-        if b"%" in target:
-            segments = [unquote_to_bytes(segment) for segment in segments]
-        self.postpath = segments
+        self.path, self._query, self.postpath = split_target(target)
 
     def _apply_forwarded(self, proxies: TrustedProxies) -> None:
         peer = self.client
@@ -162,7 +155,8 @@ class Request:
         args = self._args
         if args is None:
             args = parse_query(self._query) if self._query else {}
-            if self.method == b"POST":
+            # A streamed body is the resource's to read: only the query is parsed then.
+            if self.method == b"POST" and not isinstance(self.content, RequestBody):
                 content_type = self.requestHeaders.getRawHeaders(b"content-type")
                 if content_type:
                     # As in Twisted, a form field replaces a query argument of the same name.
@@ -723,13 +717,37 @@ class Site:
         self._date_second = -1
         self._date_headers: list[tuple[bytes, bytes]] = []
 
-    def __call__(self, head: RequestHead, body: BinaryIO, channel: Connection) -> Request:
-        """Start answering a complete request on ``channel``."""
+    def __call__(
+        self, head: RequestHead, body: BinaryIO | BodySink, channel: Connection
+    ) -> Request:
+        """Start answering a request on ``channel``: complete, or with its body streamed
+        (a RequestBody, which reads as a file)."""
         if self.stats is not None:
             self.stats.request_started()
-        request = self.requestFactory(channel, head, body, self)
+        request = self.requestFactory(channel, head, cast(BinaryIO, body), self)
         request.process()
         return request
+
+    def body_stream(self, head: RequestHead, channel: Connection) -> RequestBody | None:
+        """A stream for the body of ``head`` when the resource that renders it streams
+        request bodies (``streamsRequestBody``); else None: the body is received whole.
+
+        The resource is looked for before the body is in, so only through the fixed
+        children of ``putChild``: a ``getChild`` may read the body (a form field, say).
+        """
+        resource: Any = self.resource
+        for name in split_target(head.target)[2]:
+            if resource.isLeaf:
+                break
+            if type(resource).getChildWithDefault is not Resource.getChildWithDefault:
+                return None
+            resource = getattr(resource, "children", {}).get(name)
+            if resource is None:
+                return None
+        if not getattr(resource, "streamsRequestBody", False):
+            return None
+        assert head.content_length is not None
+        return RequestBody(channel, head.content_length, asyncio.get_running_loop())
 
     def makeSession(self) -> Session:
         """A new session with a fresh random id (stored when saved)."""
@@ -792,6 +810,24 @@ class Site:
             access_log.log(json_line(**fields, duration=time.time() - request.started))
         else:
             access_log.log(combined_line(**fields))
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes, list[bytes]]:
+    """A request target's path, query and decoded path segments."""
+    question = target.find(b"?")
+    if question >= 0:
+        query = target[question + 1 :]
+        target = target[:question]
+    else:
+        query = b""
+    if target[:1] != b"/" and target != b"*":
+        # absolute-form (http://host/path): the path is what follows the authority.
+        slash = target.find(b"/", target.find(b"//") + 2)
+        target = target[slash:] if slash >= 0 else b"/"
+    segments = target[1:].split(b"/")
+    if b"%" in target:
+        segments = [unquote_to_bytes(segment) for segment in segments]
+    return target, query, segments
 
 
 async def _traverse_async(pending: Awaitable[Any], request: Request) -> Any:

@@ -21,9 +21,17 @@ How a response goes out:
   ``request.sendfile`` (``os.sendfile``, zero-copy, over plain TCP; read and written
   otherwise); any other file-like is read in blocks of at least 64 KiB.
 
-``wsgi.input`` is ``request.content``: hive receives a body whole before the resource
-renders (spooled to disk past 1 MiB), so CONTENT_LENGTH is always the body's true length,
-chunked uploads included, and reading never blocks on the client.
+``wsgi.input``: an application in a thread pool reads a body with a Content-Length while it
+arrives (hive.worker.body.RequestBody): the application starts as soon as the head is in,
+the socket is read only as fast as the application reads (so an upload costs the worker
+at most a few hundred KiB), a client sending ``Expect: 100-continue`` is asked for the
+body on the first read, and a body the application leaves unread is dropped (or the
+connection closed, past 1 MiB) after the response.  A body larger than the body size limit
+is refused with 413 before the application runs.  A chunked body, and any body of an
+application on the event loop (``--threads 0``, where a read must not block), is received
+whole first (spooled to disk past 1 MiB), so CONTENT_LENGTH is always set (frameworks such
+as Django read exactly CONTENT_LENGTH bytes).  Either way ``wsgi.input`` ends where the
+body does (``wsgi.input_terminated``).
 """
 
 from __future__ import annotations
@@ -101,6 +109,13 @@ class WSGIResource:
 
     isLeaf = True
     server: Any = None
+
+    @property
+    def streamsRequestBody(self) -> bool:
+        """Bodies are read while they arrive, unless the application runs on the loop."""
+        if self._pool is not None:
+            return True
+        return not self._on_loop and _worker_pool.threads > 0
 
     def __init__(
         self, reactor: object, threadpool: Executor | None, application: Application
@@ -214,7 +229,7 @@ _BASE_ENVIRON: Final[dict[str, Any]] = {
     "wsgi.multiprocess": True,
     "wsgi.run_once": False,
     "wsgi.file_wrapper": FileWrapper,
-    # The body is all there (hive reads it before rendering): reading to its end is safe.
+    # wsgi.input ends with the body (streamed or not): reading to its end is safe.
     "wsgi.input_terminated": True,
 }
 

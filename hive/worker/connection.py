@@ -96,10 +96,28 @@ class Exchange(Protocol):
     def writing_resumed(self) -> None: ...
 
 
-class RequestHandler(Protocol):
-    """Takes a complete request and starts answering it (hive.server.Site)."""
+class BodySink(Protocol):
+    """Where a streamed request body goes as it arrives (hive.worker.body.RequestBody)."""
 
-    def __call__(self, head: RequestHead, body: BinaryIO, channel: Connection) -> Exchange: ...
+    def feed(self, data: bytes) -> None: ...
+    def end(self) -> None: ...
+    def fail(self, error: BaseException) -> None: ...
+
+
+class RequestHandler(Protocol):
+    """Starts answering requests (hive.server.Site)."""
+
+    def __call__(
+        self, head: RequestHead, body: BinaryIO | BodySink, channel: Connection
+    ) -> Exchange:
+        """Start answering ``head``; ``body`` is the whole body, or the sink from
+        `body_stream` that receives it while the exchange is under way."""
+        ...
+
+    def body_stream(self, head: RequestHead, channel: Connection) -> BodySink | None:
+        """A sink for the body of ``head`` (which has a Content-Length) if the request is to
+        be answered while its body arrives, or None to receive the body whole first."""
+        ...
 
 
 class _Wait(Enum):
@@ -119,6 +137,9 @@ _NO_DEADLINE = float("inf")
 DRAIN_IDLE_GRACE = 1.0
 #: Bodies up to this size are joined with the head into one write; larger ones are not copied.
 _JOIN_LIMIT = 64 * 1024
+#: A response that finishes before its streamed request body keeps the connection if at most
+#: this much of the body is still to come (read and dropped); otherwise it closes it.
+DISCARD_LIMIT = 1024 * 1024
 _IDLE_HEAD = RequestHead(b"GET", b"/", b"1.1", [], False, False, 0)
 
 
@@ -154,6 +175,10 @@ class Connection:
         self._head: RequestHead | None = None
         self._body: BinaryIO | None = None
         self._body_size = 0
+        # A body streamed to the exchange while it is under way, or being dropped after it.
+        self._sink: BodySink | None = None
+        self._discarding = False
+        self._continue_due = False
         self._exchange: Exchange | None = None
         self._plan: ResponsePlan | None = None
         self._remaining: int | None = None
@@ -179,15 +204,22 @@ class Connection:
         elif wait is _Wait.BODY:
             self._deadline = now + self.limits.body_timeout
         elif wait is _Wait.EXCHANGE:
-            self._read_ahead += len(data)
-            if self._read_ahead > self.limits.max_pipeline_bytes:
-                self._pause_reading()
+            if self._sink is not None:
+                if not self._write_paused:
+                    self._deadline = now + self.limits.body_timeout
+            else:
+                self._read_ahead += len(data)
+                if self._read_ahead > self.limits.max_pipeline_bytes:
+                    self._pause_reading()
         self._pending.extend(self.engine.feed(data))
         self._process(now)
 
     def eof_received(self) -> bool:
         """The client closed its side; return True to keep ours open for the answer."""
         self._peer_eof = True
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.fail(ConnectionLost("the client closed the connection before the whole body"))
         if self._wait is _Wait.EXCHANGE or self._pending:
             return True
         self._close()
@@ -200,6 +232,9 @@ class Connection:
         self._pending.clear()
         self._drop_body()
         exchange, self._exchange = self._exchange, None
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.fail(ConnectionLost("connection closed by client"))
         if exchange is not None:
             exchange.connectionLost(exc or ConnectionLost("connection closed by client"))
 
@@ -215,7 +250,7 @@ class Connection:
         """The transport's buffer drained."""
         self._write_paused = False
         if self._wait is _Wait.EXCHANGE:
-            self._deadline = _NO_DEADLINE
+            self._deadline = self._exchange_deadline(self._clock())
             if self._exchange is not None:
                 self._exchange.writing_resumed()
 
@@ -224,10 +259,15 @@ class Connection:
         if now < self._deadline:
             return
         wait = self._wait
-        if wait is _Wait.IDLE:
+        if wait is _Wait.IDLE or (wait is _Wait.BODY and self._discarding):
             self._close()
         elif wait is _Wait.HEAD or wait is _Wait.BODY:
             self._send_error(408)
+        elif wait is _Wait.EXCHANGE and self._sink is not None and not self._write_paused:
+            log.info("no request body bytes for %.0f s; closing", self.limits.body_timeout)
+            self._sink.fail(ConnectionLost("the client stopped sending the body"))
+            self._sink = None
+            self.abort_response()
         elif wait is _Wait.EXCHANGE:
             log.info("client read nothing for %.0f s; closing", self.limits.send_timeout)
             self._wait = _Wait.CLOSED
@@ -281,6 +321,27 @@ class Connection:
                 log.error("sendfile went past the Content-Length")
             self._remaining = max(remaining - count, 0)
 
+    def pause_body(self) -> None:
+        """The streamed body's reader is behind: stop reading until `resume_body`."""
+        if self._sink is not None:
+            self._pause_reading()
+            if not self._write_paused:
+                self._deadline = _NO_DEADLINE
+
+    def resume_body(self) -> None:
+        """The streamed body's reader caught up."""
+        if self._sink is not None and not self._reading:
+            self._reading = True
+            self.transport.resume_reading()
+            if not self._write_paused:
+                self._deadline = self._clock() + self.limits.body_timeout
+
+    def continue_body(self) -> None:
+        """The streamed body is being read: a client waiting for 100 Continue gets it."""
+        if self._continue_due and self._sink is not None and self._wait is _Wait.EXCHANGE:
+            self._continue_due = False
+            self.transport.write(self.engine.informational(100, b"Continue"))
+
     # -- parsing -------------------------------------------------------------------------
 
     def _process(self, now: float) -> None:
@@ -289,14 +350,26 @@ class Connection:
         self._processing = True
         try:
             pending = self._pending
-            while pending and self._wait is not _Wait.EXCHANGE and self._wait is not _Wait.CLOSED:
+            while pending:
+                wait = self._wait
+                if wait is _Wait.EXCHANGE:
+                    # Only the rest of a streamed body goes on while an exchange is under way.
+                    if self._sink is None or type(pending[0]) is RequestHead:
+                        break
+                elif wait is _Wait.CLOSED:
+                    break
                 event = pending.popleft()
                 if type(event) is RequestHead:
                     self._start_request(event, now)
                 elif type(event) is BodyData:
                     self._receive_body(event.data)
                 elif type(event) is EndOfMessage:
-                    self._dispatch()
+                    self._end_body(now)
+                elif type(event) is ProtocolError and self._sink is not None:
+                    # Not for a Content-Length body, the only kind streamed; kept safe anyway.
+                    self._sink.fail(ConnectionLost(f"bad request body: {event.reason}"))
+                    self._sink = None
+                    self._closing = True
                 elif type(event) is ProtocolError:
                     log.debug("protocol error: %s", event.reason)
                     self._send_error(event.status)
@@ -313,6 +386,15 @@ class Connection:
         if length == 0:
             self._body = io.BytesIO()
             return
+        if length is not None:
+            sink = self.handler.body_stream(head, self)
+            if sink is not None:
+                self._sink = sink
+                self._continue_due = head.expect_continue and not self._pending
+                self._begin_exchange(head, sink)
+                if self._sink is not None and self._wait is _Wait.EXCHANGE:
+                    self._deadline = self._exchange_deadline(now)
+                return
         if length is not None and length <= self.limits.spool_threshold:
             self._body = io.BytesIO()
         else:
@@ -324,6 +406,13 @@ class Connection:
             self.transport.write(self.engine.informational(100, b"Continue"))
 
     def _receive_body(self, data: bytes) -> None:
+        sink = self._sink
+        if sink is not None:
+            self._body_size += len(data)
+            sink.feed(data)
+            return
+        if self._discarding:
+            return
         self._body_size += len(data)
         if self._body_size > self.limits.max_body_size:
             self._send_error(413)
@@ -331,11 +420,23 @@ class Connection:
         assert self._body is not None
         self._body.write(data)
 
-    def _dispatch(self) -> None:
-        head, body = self._head, self._body
-        assert head is not None and body is not None
-        self._body = None
-        body.seek(0)
+    def _end_body(self, now: float) -> None:
+        sink = self._sink
+        if sink is not None:
+            self._sink = None
+            self._continue_due = False
+            sink.end()
+        elif self._discarding:
+            self._discarding = False
+            self._next_request(now)
+        else:
+            head, body = self._head, self._body
+            assert head is not None and body is not None
+            self._body = None
+            body.seek(0)
+            self._begin_exchange(head, body)
+
+    def _begin_exchange(self, head: RequestHead, body: BinaryIO | BodySink) -> None:
         self._wait = _Wait.EXCHANGE
         self._deadline = _NO_DEADLINE
         self._read_ahead = 0
@@ -378,6 +479,12 @@ class Connection:
         head = self._head
         assert head is not None and self._plan is None
         closing = close or self._closing or (self._peer_eof and not self._pending)
+        if self._sink is not None:
+            # Answered before the body is in: drop a short rest, or close rather than read
+            # a long one (or one the client still waits for 100 Continue to send).
+            left = (head.content_length or 0) - self._body_size
+            closing = closing or self._continue_due or left > DISCARD_LIMIT
+            self._continue_due = False
         plan = plan_response(head, status, reason, headers, content_length, closing=closing)
         self._plan = plan
         return plan
@@ -445,10 +552,25 @@ class Connection:
     def _after_response(self, plan: ResponsePlan, now: float) -> None:
         self._plan = None
         self._exchange = None
-        self._head = None
         if not plan.keep_alive:
             self._close()
             return
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            # The rest of the body is read and dropped before the next request.
+            sink.fail(ConnectionLost("the response was complete before the body"))
+            self._discarding = True
+            self._wait = _Wait.BODY
+            self._deadline = now + self.limits.body_timeout
+            if not self._reading:
+                self._reading = True
+                self.transport.resume_reading()
+            self._process(now)
+            return
+        self._next_request(now)
+
+    def _next_request(self, now: float) -> None:
+        self._head = None
         self._pending.extend(self.engine.next_cycle())
         if self._peer_eof and not self._pending:
             self._close()
@@ -494,6 +616,12 @@ class Connection:
             data += self.engine.body(page)
         self.transport.write(data)
         self._close()
+
+    def _exchange_deadline(self, now: float) -> float:
+        """While an exchange is under way: body bytes are due if a streamed body is read."""
+        if self._sink is not None and self._reading:
+            return now + self.limits.body_timeout
+        return _NO_DEADLINE
 
     def _pause_reading(self) -> None:
         if self._reading:

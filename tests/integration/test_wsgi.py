@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import socket
 import textwrap
 import threading
 import time
@@ -100,6 +101,11 @@ def get_cookie():
 @app.get("/error")
 def error():
     raise RuntimeError("flask boom")
+
+
+@app.post("/first-line")
+def first_line():
+    return request.stream.readline()
 
 
 def application(environ, start_response):
@@ -212,6 +218,11 @@ def error(request):
     raise RuntimeError("django boom")
 
 
+@csrf_exempt
+def first_line(request):
+    return HttpResponse(request.readline())
+
+
 urlpatterns = [
     path("", index),
     path("pid", pid),
@@ -223,6 +234,7 @@ urlpatterns = [
     path("cookie/set", set_cookie),
     path("cookie/get", get_cookie),
     path("error", error),
+    path("first-line", first_line),
 ]
 
 django_application = get_wsgi_application()
@@ -242,8 +254,9 @@ BLOB = bytes(range(256)) * 6000  # 1.5 MiB: many blocks, and a spooled upload
 class Served:
     """A framework's app under ``hive run --wsgi``."""
 
-    def __init__(self, framework: str, directory: Path, process: HiveProcess) -> None:
+    def __init__(self, framework: str, threads: str, directory: Path, process: HiveProcess) -> None:
         self.framework = framework
+        self.threads = threads
         self.directory = directory
         self.process = process
 
@@ -285,7 +298,7 @@ def served(
     process = HiveProcess(args)
     try:
         process.wait_listening()
-        yield Served(framework, directory, process)
+        yield Served(framework, threads, directory, process)
     finally:
         process.stop()
 
@@ -464,3 +477,52 @@ def test_negative_threads_is_a_one_line_error(hive_run: Any) -> None:
     server = hive_run("x:app", "--wsgi", "--threads", "-1", wait=False)
     assert server.wait(20) == 1
     assert "hive: error: threads: must not be negative, got -1" in server.output()
+
+
+def _post_head(length: int, extra: str = "") -> bytes:
+    return (
+        f"POST /first-line HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
+        f"Content-Type: application/octet-stream\r\n{extra}\r\n"
+    ).encode()
+
+
+def _read_until(sock: socket.socket, marker: bytes, timeout: float = 15.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_upload_is_read_while_it_arrives(served: Served) -> None:
+    """With threads the application starts at the head: it answers from the first line of a
+    10 MB upload of which the client sent only that line.  On the loop the body comes whole."""
+    with socket.create_connection(("127.0.0.1", served.process.port), timeout=15) as sock:
+        sock.sendall(_post_head(10_000_000) + b"first line\n")
+        if served.threads == "0":
+            sock.settimeout(1.0)
+            with pytest.raises(TimeoutError):
+                sock.recv(100)
+            return
+        answer = _read_until(sock, b"first line\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert body == b"first line\n"
+    # Most of the body is still to come: the connection is closed, not read to its end.
+    assert b"connection: close" in head.lower()
+
+
+def test_expect_continue_is_answered_when_the_application_reads(served: Served) -> None:
+    with socket.create_connection(("127.0.0.1", served.process.port), timeout=15) as sock:
+        sock.sendall(_post_head(12, "Expect: 100-continue\r\n"))
+        interim = _read_until(sock, b"\r\n\r\n")
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello there\n")
+        answer = _read_until(sock, b"hello there\n")
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        # The body was read whole: the connection serves another request.
+        sock.sendall(_post_head(3) + b"ab\n")
+        assert _read_until(sock, b"ab\n").startswith(b"HTTP/1.1 200")
