@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from html import escape
 from inspect import isawaitable
-from typing import Any, BinaryIO, Final, Protocol, cast
+from typing import Any, BinaryIO, Final, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from hive import http
@@ -39,7 +39,7 @@ from hive.forms import (
     parse_query,
 )
 from hive.forwarded import TrustedProxies
-from hive.http_headers import Headers
+from hive.http_headers import Headers, _canonical_name, _checked_names
 from hive.resource import ErrorPage, IResource, Resource, allowed_methods
 from hive.session import (
     Session,
@@ -107,6 +107,7 @@ class Request:
     _insecureSession: Session | None = None
     #: The body's encoder (gzip), set by EncodingResourceWrapper; Twisted's name.
     _encoder: Any = None
+    _request_headers: Headers | None = None
 
     def __init__(
         self,
@@ -121,7 +122,6 @@ class Request:
         self.uri = target = head.target
         self.clientproto = _PROTOCOLS.get(head.http_version) or b"HTTP/" + head.http_version
         self.content = content
-        self.requestHeaders = Headers._from_pairs(head.headers)
         self.responseHeaders = Headers()
         self.cookies: list[bytes] = []
         self.prepath: list[bytes] = []
@@ -132,7 +132,24 @@ class Request:
         self.client: Address = channel.peer
         if site.trusted_proxies:
             self._apply_forwarded(site.trusted_proxies)
-        self.path, self._query, self.postpath = split_target(target)
+        if target[:1] == b"/" and b"?" not in target and b"%" not in target:
+            self.path = target
+            self._query = b""
+            self.postpath = target[1:].split(b"/")
+        else:
+            self.path, self._query, self.postpath = split_target(target)
+
+    @property
+    def requestHeaders(self) -> Headers:
+        """The request's headers; made from the parsed head when first asked for."""
+        headers = self._request_headers
+        if headers is None:
+            headers = self._request_headers = Headers._from_pairs(self._head.headers)
+        return headers
+
+    @requestHeaders.setter
+    def requestHeaders(self, value: Headers) -> None:
+        self._request_headers = value
 
     def _apply_forwarded(self, proxies: TrustedProxies) -> None:
         peer = self.client
@@ -287,6 +304,17 @@ class Request:
 
     def setHeader(self, name: bytes | str, value: bytes | str) -> None:
         """Set a response header, replacing any value it had; CR, LF or NUL raise ValueError."""
+        if type(name) is bytes and type(value) is bytes:
+            # The usual call, a name set before and a plain value, in one step.
+            key = _checked_names.get(name)
+            if (
+                key is not None
+                and b"\r" not in value
+                and b"\n" not in value
+                and b"\x00" not in value
+            ):
+                self.responseHeaders._raw[key] = [value]
+                return
         self.responseHeaders.setRawHeaders(name, [value])
 
     def redirect(self, url: bytes) -> None:
@@ -516,9 +544,23 @@ class Request:
             self.write(body)
             self.finish()
             return
+        self.finished = self.startedWriting = True
+        if (
+            self._encoder is None
+            and self.etag is None
+            and self.lastModified is None
+            and not self.cookies
+            and self._insecureSession is None
+            and self._secureSession is None
+        ):
+            # The usual response: its head made in one piece, sent in one write with the body.
+            head = self.site._response_head(self.code, self.code_message, self.responseHeaders)
+            if head is not None and self.channel.respond_whole(self.code, head, body):
+                self.sentLength = len(body)
+                self._done(None)
+                return
         if self._encoder is not None:
             body = self._encode_whole(body)
-        self.finished = self.startedWriting = True
         headers, content_length, close = self._response_headers()
         channel = self.channel
         if self.method == b"HEAD" and not body and content_length is not None:
@@ -716,6 +758,8 @@ class Site:
         self.access_log = access_log
         self._date_second = -1
         self._date_headers: list[tuple[bytes, bytes]] = []
+        self._date_lines = b""
+        self._status_lines: dict[int, tuple[bytes, bytes]] = {}
 
     def __call__(
         self, head: RequestHead, body: BinaryIO | BodySink, channel: Connection
@@ -724,7 +768,8 @@ class Site:
         (a RequestBody, which reads as a file)."""
         if self.stats is not None:
             self.stats.request_started()
-        request = self.requestFactory(channel, head, cast(BinaryIO, body), self)
+        # A RequestBody reads as a file; no cast() call on the hot path.
+        request = self.requestFactory(channel, head, body, self)
         request.process()
         return request
 
@@ -776,12 +821,37 @@ class Site:
         """Server and Date, the headers of every response; the date is made once a second."""
         now = int(time.time())
         if now != self._date_second:
-            self._date_second = now
-            fixed = [(b"Date", http.datetimeToString(now))]
-            if self.server_header:
-                fixed.insert(0, (b"Server", self.server_header))
-            self._date_headers = fixed
+            self._new_second(now)
         return self._date_headers[:]
+
+    def _new_second(self, now: int) -> None:
+        self._date_second = now
+        fixed = [(b"Date", http.datetimeToString(now))]
+        if self.server_header:
+            fixed.insert(0, (b"Server", self.server_header))
+        self._date_headers = fixed
+        self._date_lines = b"".join(b"%s: %s\r\n" % pair for pair in fixed)
+
+    def _response_head(self, code: int, message: bytes, headers: Headers) -> bytes | None:
+        """Status line, Server, Date and ``headers`` as bytes, for `Connection.respond_whole`;
+        None if ``headers`` hold framing headers (the connection's to decide)."""
+        raw = headers._raw
+        if b"content-length" in raw or b"connection" in raw or b"transfer-encoding" in raw:
+            return None
+        now = int(time.time())
+        if now != self._date_second:
+            self._new_second(now)
+        status = self._status_lines.get(code)
+        if status is None or status[0] != message:
+            status = (message, b"HTTP/1.1 %d %s\r\n" % (code, message))
+            if len(self._status_lines) < 64:
+                self._status_lines[code] = status
+        lines = [status[1], self._date_lines]
+        for lower, values in raw.items():
+            name = _canonical_name(lower)
+            for value in values:
+                lines.append(b"%s: %s\r\n" % (name, value))
+        return b"".join(lines)
 
     def log(self, request: Request) -> None:
         """Count a finished request and write its access log line."""

@@ -159,7 +159,6 @@ class HttptoolsEngine(ResponseFramer):
 
     __slots__ = (
         "_buf",
-        "_complete",
         "_headers",
         "_keep_alive",
         "_left",
@@ -169,8 +168,10 @@ class HttptoolsEngine(ResponseFramer):
         "_max_line",
         "_parser",
         "_state",
-        "_url",
     )
+
+    #: Every request fed is parsed at once: `next_cycle` has nothing to give.
+    holds_back = False
 
     def __init__(self, limits: HeadLimits) -> None:
         super().__init__()
@@ -188,22 +189,15 @@ class HttptoolsEngine(ResponseFramer):
         # Bytes left of the Content-Length body, of the chunk, or of the CRLF after a chunk.
         self._left = 0
         self._keep_alive = True
-        # Filled by llhttp's callbacks while a head is parsed.
-        self._url = b""
+        # Filled by llhttp's one callback while a head is parsed.
         self._headers: list[tuple[bytes, bytes]] = []
-        self._complete = False
 
     # -- llhttp callbacks ----------------------------------------------------------------
-
-    def on_url(self, url: bytes) -> None:
-        # Called once: llhttp is always given a whole head.
-        self._url = url
+    # Only on_header: the target is sliced from the request line (fewer calls into Python
+    # per request), and whether llhttp waits for a body follows from check_head's answer.
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value.strip()))
-
-    def on_message_complete(self) -> None:
-        self._complete = True
 
     # -- input ----------------------------------------------------------------------------
 
@@ -390,24 +384,27 @@ class HttptoolsEngine(ResponseFramer):
             parser = self._parser = HttpRequestParser(self)
         headers: list[tuple[bytes, bytes]] = []
         self._headers = headers
-        self._url = b""
-        self._complete = False
+        upgrade = False
         try:
             parser.feed_data(head)
         except HttpParserUpgrade:
             # llhttp stops after an Upgrade or CONNECT head and is then ready for the next
             # message: the body, if any, is framed here like any other.
-            pass
+            upgrade = True
         except HttpParserError:
             parser = self._parser = None
         if parser is not None:
-            if not self._complete:
-                # llhttp now waits for a body it will never see.
-                self._parser = None
             method = parser.get_method()
-            target = self._url
-            # llhttp takes several spaces between the parts of the request line; h11 does not.
-            if line_end - 1 != len(method) + len(target) + 10:
+            # llhttp accepts only CRLF line ends: the line is method SP target SP HTTP/x.y.
+            target = head[len(method) + 1 : line_end - 10]
+            # llhttp also takes several spaces between the parts, and HTTP/0.9's line with
+            # no version; h11 takes neither and judges such lines.
+            if (
+                not target
+                or b" " in target
+                or head[len(method)] != 32
+                or head[line_end - 10 : line_end - 4] != b" HTTP/"
+            ):
                 parser = None
             version = head[line_end - 4 : line_end - 1]
         if parser is None:
@@ -424,12 +421,16 @@ class HttptoolsEngine(ResponseFramer):
             error = _h11_error(version, headers) or ProtocolError(431, "too many header fields")
             self._fail(events, error.status, error.reason)
             return -1
-        result = check_target(method, target) or check_head(version, headers)
+        bad_target = check_target(method, target) if target[:1] != b"/" else None
+        result = bad_target or check_head(version, headers)
         if isinstance(result, ProtocolError):
             error = _h11_error(version, headers) or result
             self._fail(events, error.status, error.reason)
             return -1
         keep_alive, expect_continue, length = result
+        if length != 0 or upgrade:
+            # llhttp now waits for a body it will never see, or for what an upgrade brings.
+            self._parser = None
         if length is None:
             # As h11 does: a transfer-coding name is case-insensitive.
             headers = [

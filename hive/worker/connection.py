@@ -169,6 +169,8 @@ class Connection:
         self.transport = transport
         self.limits = limits
         self._clock = clock
+        # Whether the engine may keep requests back until next_cycle (h11 does).
+        self._holds_back: bool = getattr(engine, "holds_back", True)
         self._pending: deque[Event] = deque()
         self._wait = _Wait.IDLE
         self._deadline = now + limits.keep_alive_timeout
@@ -196,6 +198,22 @@ class Connection:
     def data_received(self, data: bytes, now: float) -> None:
         """Bytes arrived from the client."""
         wait = self._wait
+        if wait is _Wait.IDLE and not self._pending:
+            events = self.engine.feed(data)
+            if (
+                len(events) == 2
+                and type(events[0]) is RequestHead
+                and events[0].content_length == 0
+            ):
+                # The usual case, a whole request without a body in one read: straight on.
+                self._head = head = events[0]
+                self._begin_exchange(head, io.BytesIO())
+                return
+            self._wait = _Wait.HEAD
+            self._deadline = now + self.limits.head_timeout
+            self._pending.extend(events)
+            self._process(now)
+            return
         if wait is _Wait.CLOSED:
             return
         if wait is _Wait.IDLE:
@@ -529,7 +547,40 @@ class Connection:
             self.transport.write(head)
             self.transport.write(engine.body(body))
             self.transport.write(engine.end_response())
-        self._after_response(plan, self._clock())
+        self._after_response(plan.keep_alive, self._clock())
+
+    def respond_whole(self, status: int, head: bytes, body: bytes) -> bool:
+        """Send a whole response in the usual framing, if it applies; else return False.
+
+        ``head`` is the status line and the headers, each line ending in CRLF, with no
+        Content-Length, Transfer-Encoding or Connection.  The usual framing, which
+        `plan_response` would choose too: a keep-alive HTTP/1.1 exchange the server does
+        not close, not HEAD, a status with a body: Content-Length, one write.  Anything
+        else is the caller's to send with `respond`.
+        """
+        request = self._head
+        if (
+            request is None
+            or not request.keep_alive
+            or request.http_version != b"1.1"
+            or request.method == b"HEAD"
+            or status < 200
+            or status == 204
+            or status == 304
+            or self._closing
+            or self._peer_eof
+            or self._sink is not None
+            or self._wait is not _Wait.EXCHANGE
+            or self._plan is not None
+        ):
+            return False
+        if len(body) <= _JOIN_LIMIT:
+            self.transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
+        else:
+            self.transport.write(b"%sContent-Length: %d\r\n\r\n" % (head, len(body)))
+            self.transport.write(body)
+        self._after_response(True, self._clock())
+        return True
 
     def finish_response(self) -> None:
         """The response is complete: go on with the next request or close."""
@@ -547,12 +598,12 @@ class Connection:
             self._close()
             return
         self.transport.write(self.engine.end_response())
-        self._after_response(plan, self._clock())
+        self._after_response(plan.keep_alive, self._clock())
 
-    def _after_response(self, plan: ResponsePlan, now: float) -> None:
+    def _after_response(self, keep_alive: bool, now: float) -> None:
         self._plan = None
         self._exchange = None
-        if not plan.keep_alive:
+        if not keep_alive:
             self._close()
             return
         sink, self._sink = self._sink, None
@@ -571,7 +622,8 @@ class Connection:
 
     def _next_request(self, now: float) -> None:
         self._head = None
-        self._pending.extend(self.engine.next_cycle())
+        if self._holds_back:
+            self._pending.extend(self.engine.next_cycle())
         if self._peer_eof and not self._pending:
             self._close()
             return
@@ -584,7 +636,8 @@ class Connection:
             # Draining: responses already said Connection: close.
             self._close()
             return
-        self._process(now)
+        if self._pending:
+            self._process(now)
 
     def abort_response(self) -> None:
         """The response cannot be completed (an error after the head was sent): cut it off."""

@@ -20,7 +20,7 @@ class WorkerStats:
     def __init__(self) -> None:
         self.started = 0
         self.finished = 0
-        self._responses: dict[str, int] = {}
+        self._responses: dict[tuple[bytes, int], int] = {}
         self._durations = [0] * (len(ipc.DURATION_BUCKETS) + 1)
         self._duration_sum = 0.0
         self._process = psutil.Process()
@@ -31,7 +31,7 @@ class WorkerStats:
     def request_finished(self, method: bytes, code: int, started_at: float) -> None:
         """A response is over (sent, or abandoned by the client)."""
         self.finished += 1
-        key = f"{method.decode('latin-1')} {code}"
+        key = (method, code)
         self._responses[key] = self._responses.get(key, 0) + 1
         duration = time.time() - started_at
         self._duration_sum += duration
@@ -49,7 +49,10 @@ class WorkerStats:
             accepted=accepted,
             rss=rss,
             cpu_seconds=times.user + times.system,
-            responses=dict(self._responses),
+            responses={
+                f"{method.decode('latin-1')} {code}": count
+                for (method, code), count in self._responses.items()
+            },
             durations=list(self._durations),
             duration_sum=self._duration_sum,
         )

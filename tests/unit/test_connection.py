@@ -364,3 +364,71 @@ def test_any_bytes_give_responses_or_a_clean_close(
         # 501 (an unknown transfer-coding) and 505 (a version) are answers, not failures.
         assert response.status < 500 or response.status in (501, 505)
     assert harness.transport.closed
+
+
+# -- the usual response's short way (Connection.respond_whole) -----------------------------
+
+
+class Plain(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        request.setHeader(b"x-custom", b"value")
+        return b"plain body"
+
+
+class WithCookie(Plain):
+    def render_GET(self, request: Request) -> bytes:
+        request.addCookie(b"k", b"v")
+        return super().render_GET(request)
+
+
+def test_usual_response_has_the_bytes_the_planned_way_gives(engine: str) -> None:
+    """The short way (no cookies) and the planned way (a cookie) differ only by the cookie."""
+    fast = Harness(Plain(), engine=engine)
+    slow = Harness(WithCookie(), engine=engine)
+    for harness in (fast, slow):
+        harness.site._new_second(1_700_000_000)
+        harness.site._date_second = 2**62  # keep that date for the test
+    fast.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    slow.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    cookie = b"Set-Cookie: k=v\r\n"
+    assert cookie in slow.transport.data
+    assert bytes(fast.transport.data) == bytes(slow.transport.data).replace(cookie, b"")
+    assert fast.transport.data.startswith(b"HTTP/1.1 200 OK\r\nServer: hive\r\nDate: ")
+    assert fast.transport.data.endswith(b"Content-Length: 10\r\n\r\nplain body")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "expect"),
+    [
+        (b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", "no body"),
+        (b"GET / HTTP/1.0\r\n\r\n", "close"),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "keep-alive"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "close"),
+    ],
+)
+def test_requests_the_usual_framing_does_not_fit_are_planned(
+    engine: str, request_bytes: bytes, expect: str
+) -> None:
+    harness = Harness(Plain(), engine=engine)
+    harness.send(request_bytes)
+    method = "HEAD" if request_bytes.startswith(b"HEAD") else "GET"
+    response = harness.response(method)
+    assert response.header("content-length") == "10"
+    if expect == "no body":
+        assert response.body == b"" and not harness.transport.closed
+    elif expect == "close":
+        assert response.body == b"plain body" and harness.transport.closed
+    else:
+        assert response.header("connection") == "keep-alive"
+        assert not harness.transport.closed
+
+
+def test_draining_connection_gets_connection_close_on_the_usual_response(engine: str) -> None:
+    harness = Harness(Plain(), engine=engine)
+    harness.connection.drain(0.0)
+    response = harness.get("/")
+    assert response.header("connection") == "close"
+    assert harness.transport.closed

@@ -166,6 +166,10 @@ def error_of(name: str, raw: bytes, **limits: int) -> int:
 
 BAD_REQUESTS = [
     (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /\r\n\r\n", 400),  # HTTP/0.9: no version
+    (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\r\n: novalue\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400),
