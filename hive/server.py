@@ -15,12 +15,13 @@ Where hive differs from Twisted, on purpose:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from html import escape
-from inspect import isawaitable
+from types import GeneratorType
 from typing import Any, BinaryIO, Final, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
@@ -530,6 +531,9 @@ class Request:
             self._send(body)
         elif body is NOT_DONE_YET:
             return
+        elif isinstance(body, asyncio.Future):
+            # A future (a WSGI call in a thread, say) is followed by a callback: no task.
+            body.add_done_callback(self._future_done)
         elif isawaitable(body):
             self._run(self._finish_async(body))
         else:
@@ -592,6 +596,18 @@ class Request:
             self._send(result)
         elif result is not NOT_DONE_YET:
             self._send_bad_result(None, result)
+
+    def _future_done(self, future: asyncio.Future[Any]) -> None:
+        try:
+            result = future.result()
+            if type(result) is bytes:
+                self._send(result)
+            elif result is not NOT_DONE_YET:
+                self._send_bad_result(None, result)
+        except asyncio.CancelledError:
+            self._fail(RuntimeError("the future the render returned was cancelled"))
+        except Exception as exc:
+            self._fail(exc)
 
     def _run(self, work: Awaitable[None]) -> None:
         async def guarded() -> None:
@@ -898,6 +914,13 @@ def split_target(target: bytes) -> tuple[bytes, bytes, list[bytes]]:
     if b"%" in target:
         segments = [unquote_to_bytes(segment) for segment in segments]
     return target, query, segments
+
+
+def isawaitable(value: object) -> bool:
+    """Whether ``value`` can be awaited: inspect.isawaitable, cheaper on the hot path
+    (looked up on the type, so a resource's __getattr__ cannot answer for it)."""
+    kind = type(value)
+    return hasattr(kind, "__await__") or (kind is GeneratorType and inspect.isawaitable(value))
 
 
 async def _traverse_async(pending: Awaitable[Any], request: Request) -> Any:

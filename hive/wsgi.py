@@ -223,8 +223,6 @@ class ErrorStream:
 # -- the environ -------------------------------------------------------------------------------
 
 _BASE_ENVIRON: Final[dict[str, Any]] = {
-    "CONTENT_TYPE": "",
-    "CONTENT_LENGTH": "",
     "wsgi.version": (1, 0),
     "wsgi.multiprocess": True,
     "wsgi.run_once": False,
@@ -234,25 +232,33 @@ _BASE_ENVIRON: Final[dict[str, Any]] = {
 }
 
 _KEY_CACHE_LIMIT: Final = 1024
-_header_keys: dict[bytes, str | None] = {
-    b"Content-Type": "CONTENT_TYPE",
-    b"Content-Length": "CONTENT_LENGTH",
+#: Lowercased header name -> its environ key, or "" for a header the environ does not carry.
+_header_keys: dict[bytes, str] = {
+    b"content-type": "CONTENT_TYPE",
+    b"content-length": "CONTENT_LENGTH",
 }
+#: Request method and protocol -> the environ's str, for the usual few.
+_texts: dict[bytes, str] = {}
 
 
-def _header_key(name: bytes) -> str | None:
-    """HTTP_USER_AGENT for User-Agent; None for headers the environ does not carry."""
-    try:
-        return _header_keys[name]
-    except KeyError:
-        pass
+def _header_key(name: bytes) -> str:
+    """HTTP_USER_AGENT for user-agent; "" for headers the environ does not carry."""
     # Headers with "_" would collide with "-" ones (a client's X_Forwarded_For posing as a
     # proxy's X-Forwarded-For): dropped, as nginx, Apache and gunicorn do.
     text = name.decode("latin-1")
-    key = None if "_" in text else "HTTP_" + text.upper().replace("-", "_")
+    key = "" if "_" in text else "HTTP_" + text.upper().replace("-", "_")
     if len(_header_keys) < _KEY_CACHE_LIMIT:
         _header_keys[name] = key
     return key
+
+
+def _text(raw: bytes) -> str:
+    text = _texts.get(raw)
+    if text is None:
+        text = raw.decode("latin-1")
+        if len(_texts) < 64:
+            _texts[raw] = text
+    return text
 
 
 def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
@@ -261,25 +267,48 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
     postpath = request.postpath
     secure = request.isSecure()
     environ = _BASE_ENVIRON.copy()
-    for name, values in request.requestHeaders.getAllRawHeaders():
-        key = _header_key(name)
-        if key is not None:
-            if len(values) == 1:
-                environ[key] = values[0].decode("latin-1")
+    headers = request._request_headers
+    # The parsed head's pairs, unless something changed the request's headers before.
+    pairs = (
+        request._head.headers
+        if headers is None
+        else [(name, value) for name, values in headers._raw.items() for value in values]
+    )
+    keys = _header_keys
+    for name, value in pairs:
+        key = keys.get(name)
+        if key is None:
+            key = _header_key(name)
+        if key:
+            text = value.decode("latin-1")
+            earlier = environ.get(key)
+            if earlier is None:
+                environ[key] = text
             else:
-                joiner = b"; " if key == "HTTP_COOKIE" else b","
-                environ[key] = joiner.join(values).decode("latin-1")
+                environ[key] = earlier + ("; " if key == "HTTP_COOKIE" else ",") + text
+    if "CONTENT_TYPE" not in environ:
+        environ["CONTENT_TYPE"] = ""
+    if "CONTENT_LENGTH" not in environ:
+        environ["CONTENT_LENGTH"] = ""
     if "HTTP_TRANSFER_ENCODING" in environ:
         # A chunked body has no Content-Length, but hive has it all: say how long it is.
         content = request.content
         environ["CONTENT_LENGTH"] = str(content.seek(0, 2))
         content.seek(0)
-    environ["REQUEST_METHOD"] = request.method.decode("latin-1")
+    environ["REQUEST_METHOD"] = _text(request.method)
     environ["SCRIPT_NAME"] = "/" + b"/".join(prepath).decode("latin-1") if prepath else ""
     environ["PATH_INFO"] = "/" + b"/".join(postpath).decode("latin-1") if postpath else ""
     environ["QUERY_STRING"] = request.uri.partition(b"?")[2].decode("latin-1")
-    environ["SERVER_PROTOCOL"] = request.clientproto.decode("latin-1")
-    environ["SERVER_NAME"] = request.getRequestHostname().decode("latin-1")
+    environ["SERVER_PROTOCOL"] = _text(request.clientproto)
+    host_header = environ.get("HTTP_HOST")
+    if host_header:
+        # As Request.getRequestHostname: the Host header's name without its port.
+        if host_header[0] == "[":
+            environ["SERVER_NAME"] = host_header.split("]", 1)[0] + "]"
+        else:
+            environ["SERVER_NAME"] = host_header.split(":", 1)[0]
+    else:
+        environ["SERVER_NAME"] = request.getRequestHostname().decode("latin-1")
     host = request.getHost()
     if isinstance(host, UNIXAddress):
         # No port on a unix socket: the Host header's, else the scheme's.
@@ -347,12 +376,37 @@ def _header_name(name: str) -> bytes:
     return key
 
 
+_HEADERS_CACHE_LIMIT: Final = 512
+#: Header lists already parsed, as tuples: (wire pairs, Content-Length).  An application
+#: tends to answer with a few lists over and over.
+_parsed_headers: dict[tuple[Any, ...], tuple[list[tuple[bytes, bytes]], int | None]] = {}
+
+
 def parse_headers(headers: object) -> tuple[Headers, int | None]:
     """The application's header list as Headers, and apart from them its Content-Length.
 
     TypeError for a wrong shape; ValueError, as `Headers` raises it, for a name that is
     not a token or a value with CR, LF or NUL, and for text outside latin-1.
     """
+    if type(headers) is list:
+        try:
+            key = tuple(headers)
+            parsed = _parsed_headers.get(key)
+        except TypeError:  # something unhashable in the list: checked below
+            parsed = None
+        else:
+            if parsed is None:
+                parsed = _parse_header_list(headers)
+                if len(_parsed_headers) >= _HEADERS_CACHE_LIMIT:
+                    _parsed_headers.clear()
+                _parsed_headers[key] = parsed
+        if parsed is not None:
+            return Headers._from_pairs(parsed[0]), parsed[1]
+    pairs, length = _parse_header_list(headers)
+    return Headers._from_pairs(pairs), length
+
+
+def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int | None]:
     if not isinstance(headers, list):
         raise TypeError(f"headers must be a list of (name, value), not {type(headers).__name__}")
     pairs = []
@@ -377,7 +431,7 @@ def parse_headers(headers: object) -> tuple[Headers, int | None]:
         elif key not in _SITE_HEADERS:
             pairs.append((key, raw_value))
     # Every name and value was checked above, as Headers would have.
-    return Headers._from_pairs(pairs), length
+    return pairs, length
 
 
 # -- one call ---------------------------------------------------------------------------------

@@ -497,3 +497,53 @@ def test_access_log_line(tmp_path: Any) -> None:
     assert line.startswith("192.0.2.7 - - [")
     assert '"GET /hello?q=1 HTTP/1.1" 200 5 "-" "ag\\"ent"' in line
     access_log.close()
+
+
+# -- a render that returns a future -------------------------------------------------------------
+
+
+class FutureResource(Resource):
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def render_GET(self, request: Request) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [("bytes", 200), ("error", 500), ("cancel", 500), ("bad", 500), ("not done", None)],
+)
+def test_a_future_from_render_is_answered_when_done(outcome: str, status: int | None) -> None:
+    async def scenario() -> None:
+        resource = FutureResource()
+        h = Harness(resource)
+        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await settle()
+        assert not h.transport.data
+        (future,) = resource.futures
+        if outcome == "bytes":
+            future.set_result(b"later")
+        elif outcome == "error":
+            future.set_exception(ValueError("boom"))
+        elif outcome == "cancel":
+            future.cancel()
+        elif outcome == "bad":
+            future.set_result(12)
+        else:
+            future.set_result(NOT_DONE_YET)
+        await settle()
+        if status is None:
+            assert not h.transport.data
+        else:
+            response = h.response()
+            assert response.status == status
+            if status == 200:
+                assert response.body == b"later"
+
+    run(scenario())

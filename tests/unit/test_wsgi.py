@@ -846,3 +846,40 @@ def test_default_threads_zero_runs_on_the_loop() -> None:
         assert app.environ["wsgi.multithread"] is False
     finally:
         set_default_threads(2)
+
+
+# -- the short ways: header lists parsed once, headers a parent changed -------------------------
+
+
+def test_a_header_list_seen_before_gives_fresh_headers_each_time() -> None:
+    from hive.wsgi import parse_headers
+
+    headers = [("Content-Type", "text/plain"), ("Content-Length", "5"), ("X-A", "1")]
+    first, length = parse_headers(list(headers))
+    second, _ = parse_headers(list(headers))
+    assert length == 5 and first == second and first is not second
+    first.setRawHeaders(b"x-a", [b"changed"])
+    assert second.getRawHeaders(b"x-a") == [b"1"]
+    # A bad list is refused every time, cached good lists notwithstanding.
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            parse_headers([("X-Bad", "a\r\nb")])
+        with pytest.raises(TypeError):
+            parse_headers([("X-List", ["unhashable"])])
+
+
+def test_environ_sees_headers_a_parent_resource_changed(mode: str) -> None:
+    recorder = Recorder()
+
+    class Parent(Resource):
+        def getChild(self, path: bytes, request: Any) -> Any:
+            request.requestHeaders.setRawHeaders(b"x-added", [b"by parent"])
+            request.requestHeaders.removeHeader(b"x-removed")
+            return make(recorder, mode)
+
+    response = get(Parent(), "/app", headers="X-Removed: 1\r\nCookie: a=1\r\nCookie: b=2\r\n")
+    assert response.status == 200
+    assert recorder.environ["HTTP_X_ADDED"] == "by parent"
+    assert "HTTP_X_REMOVED" not in recorder.environ
+    assert recorder.environ["HTTP_COOKIE"] == "a=1; b=2"
+    assert recorder.environ["SERVER_NAME"] == "example.com"
