@@ -266,7 +266,20 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
     prepath = request.prepath
     postpath = request.postpath
     secure = request.isSecure()
-    environ = _BASE_ENVIRON.copy()
+    method = request.method
+    protocol = request.clientproto
+    environ = {
+        **_BASE_ENVIRON,
+        "REQUEST_METHOD": _texts.get(method) or _text(method),
+        "SCRIPT_NAME": "/" + b"/".join(prepath).decode("latin-1") if prepath else "",
+        "PATH_INFO": "/" + b"/".join(postpath).decode("latin-1") if postpath else "",
+        "QUERY_STRING": request.uri.partition(b"?")[2].decode("latin-1"),
+        "SERVER_PROTOCOL": _texts.get(protocol) or _text(protocol),
+        "wsgi.url_scheme": "https" if secure else "http",
+        "wsgi.input": request.content,
+        "wsgi.errors": ErrorStream(),
+        "wsgi.multithread": multithread,
+    }
     headers = request._request_headers
     # The parsed head's pairs, unless something changed the request's headers before.
     pairs = (
@@ -295,11 +308,6 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
         content = request.content
         environ["CONTENT_LENGTH"] = str(content.seek(0, 2))
         content.seek(0)
-    environ["REQUEST_METHOD"] = _text(request.method)
-    environ["SCRIPT_NAME"] = "/" + b"/".join(prepath).decode("latin-1") if prepath else ""
-    environ["PATH_INFO"] = "/" + b"/".join(postpath).decode("latin-1") if postpath else ""
-    environ["QUERY_STRING"] = request.uri.partition(b"?")[2].decode("latin-1")
-    environ["SERVER_PROTOCOL"] = _text(request.clientproto)
     host_header = environ.get("HTTP_HOST")
     if host_header:
         # As Request.getRequestHostname: the Host header's name without its port.
@@ -312,8 +320,8 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
     host = request.getHost()
     if isinstance(host, UNIXAddress):
         # No port on a unix socket: the Host header's, else the scheme's.
-        name = environ.get("HTTP_HOST", "")
-        port = name.rpartition(":")[2] if ":" in name.rpartition("]")[2] else ""
+        authority = host_header or ""
+        port = authority.rpartition(":")[2] if ":" in authority.rpartition("]")[2] else ""
         environ["SERVER_PORT"] = port or ("443" if secure else "80")
     else:
         environ["SERVER_PORT"] = str(host.port)
@@ -323,10 +331,6 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
     else:
         environ["REMOTE_ADDR"] = client.host
         environ["REMOTE_PORT"] = str(client.port)
-    environ["wsgi.url_scheme"] = "https" if secure else "http"
-    environ["wsgi.input"] = request.content
-    environ["wsgi.errors"] = ErrorStream()
-    environ["wsgi.multithread"] = multithread
     return environ
 
 
@@ -513,11 +517,32 @@ class _Call:
             else:
                 self._send_from_thread(data)
 
-    def respond(self) -> Generator[bytes | _FileSpan, None, bytes]:
-        """Call the application: yield each chunk (or file span) to stream, and return
-        what is left of the body (all of it, when it came whole)."""
+    def call(self) -> Any:
+        """Call the application; what it returns (an iterable, or a FileWrapper)."""
         try:
-            result = self.application(self.environ, self.start_response)
+            return self.application(self.environ, self.start_response)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # Not the worker's to obey: the application's error, answered like any other.
+            self.environ["wsgi.errors"].flush()
+            raise RuntimeError(f"the WSGI application raised {type(exc).__name__}") from exc
+        except BaseException:
+            self.environ["wsgi.errors"].flush()
+            raise
+
+    def whole(self, result: Any) -> bytes | None:
+        """The body, if ``result`` is a list or tuple and nothing was written yet (the
+        usual answer, taken without a generator); else None, for `respond`."""
+        if (type(result) is list or type(result) is tuple) and not self.headers_sent:
+            try:
+                return self._whole(b"".join(result))
+            finally:
+                self.environ["wsgi.errors"].flush()
+        return None
+
+    def respond(self, result: Any) -> Generator[bytes | _FileSpan, None, bytes]:
+        """Walk the application's ``result``: yield each chunk (or file span) to stream,
+        and return what is left of the body (all of it, when it came whole)."""
+        try:
             try:
                 if type(result) is FileWrapper:
                     span = self._file_span(result)
@@ -606,7 +631,12 @@ class _Call:
     def run_on_loop(self) -> Any:
         """Run the application here: return the body if it came whole, else a coroutine
         that streams it."""
-        body = self.respond()
+        result = self.call()
+        whole = self.whole(result)
+        if whole is not None:
+            self._apply_head(whole=True)
+            return whole
+        body = self.respond(result)
         try:
             chunk = next(body)
         except StopIteration as stop:
@@ -680,7 +710,11 @@ class _Call:
             inbox.put(self._settle, outcome, value, error)
 
     def _drive(self) -> Any:
-        body = self.respond()
+        result = self.call()
+        whole = self.whole(result)
+        if whole is not None:
+            return whole
+        body = self.respond(result)
         try:
             while True:
                 try:
