@@ -5,6 +5,27 @@ shared `ResponseFramer` (h11's own send path costs as much again as its parser, 
 plans and headers are already checked), so each exchange gets a fresh h11 parser that
 starts from the bytes the last one held back.  That also gives HTTP/1.0 clients
 keep-alive, which h11 itself does not offer.
+
+The fast path.  Driving an `h11.Connection` costs some 25 us per request, mostly in its
+state machine, event objects and line-by-line parsing, where hive's checks cost 1 us.  The
+usual request is a head that comes whole, every line ending in CRLF, with no body or a
+Content-Length one.  For it the engine matches h11's grammar (from ``h11._abnf``) over the
+whole head at once, builds the `RequestHead` itself and slices the body from the input,
+without a Connection.  A head is taken this way only if h11 would give exactly the same
+request: the head fits h11's request-line and header-field rules; it has no
+Transfer-Encoding and at most one Content-Length (h11 rewrites those fields); it is within
+the limits; and `check_target` and `check_head` accept it.  Anything else (a chunked
+body, an error of any kind, a bare-LF line end) goes to an h11.Connection fed the same
+bytes, so its events and errors are h11's own.  For what comes after a fast-path request
+and before `next_cycle` (more bytes, or the end of input, which h11 treats by the state
+the request left it in), an h11.Connection is brought to the same point by replaying the
+head and as many body bytes, and h11 decides.
+
+``h11._abnf`` is not public API: the fast path is used only with the h11 versions it was
+checked against (0.14 to 0.16), and only if h11's grammar strings are the ones it was
+derived from; otherwise every exchange goes through h11.Connection, as it did before.
+tests/unit/test_engine_h11_speed.py checks that both paths give the same events (errors
+with the same reason) for any bytes, split into feeds any way.
 """
 
 from __future__ import annotations
@@ -28,46 +49,244 @@ from hive.engine import (
 _OBS_FOLD = re.compile(rb"\n[ \t]")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
+#: h11 versions whose receive side the fast path was checked against.
+_CHECKED_VERSIONS = ("0.14.", "0.15.", "0.16.")
+
+# h11's grammar for a request line and a header field, as in h11/_abnf.py (the same from
+# 0.14 to 0.16).  The fast path is built from these and used only if h11's are the same.
+_H11_REQUEST_LINE = (
+    r"(?P<method>[-!#$%&'*+.^_`|~0-9a-zA-Z]+) (?P<target>[\x21-\x7e]+)"
+    r" HTTP/(?P<http_version>[0-9]\.[0-9])"
+)
+_H11_HEADER_FIELD = (
+    r"(?P<field_name>[-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*"
+    r"(?P<field_value>([^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
+)
+
+# A whole head whose lines end in CRLF, in that grammar: the request line; header fields,
+# at most one of them Content-Length and none Transfer-Encoding (h11 rewrites those two:
+# it merges equal Content-Lengths and lowercases a coding); the blank line.  A field is a
+# token, a colon, and bytes other than NUL, CR, LF, VT and FF: h11's header_field matches
+# exactly those (white space around the value is [ \t]*, inside it [ \t]+), and its value
+# is what is left once spaces and tabs are stripped from both ends.  One character class
+# is several times faster than h11's nested groups on a long value.  A field cannot end
+# early (a value has no CR), so the possessive quantifiers change nothing but the time a
+# head takes to fail.
+_FIELDS = (
+    rb"(?:\r\n(?!(?i:content-length|transfer-encoding):)"
+    rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[^\x00\n\r\x0b\x0c]*+)*+"
+)
+_FAST_HEAD = re.compile(
+    _H11_REQUEST_LINE.encode("ascii")
+    + _FIELDS
+    + rb"(?:\r\n(?i:content-length):[^\x00\n\r\x0b\x0c]*+"
+    + _FIELDS
+    + rb")?\r\n\r\n"
+)
+
+# Bytes fed to h11 at a time when it is brought up to a body the fast path has read.
+_REPLAY_CHUNK = 65536
+
+
+def _fast_path_usable() -> bool:
+    """Whether the installed h11 is one the fast path was checked against."""
+    # h11 sets __version__ but does not export it for type checkers.
+    if not str(getattr(h11, "__version__", "")).startswith(_CHECKED_VERSIONS):
+        return False
+    try:
+        from h11._abnf import header_field, request_line
+    except ImportError:  # pragma: no cover - present in every checked version
+        return False
+    return request_line == _H11_REQUEST_LINE and header_field == _H11_HEADER_FIELD
+
 
 class H11Engine(ResponseFramer):
-    """An `Engine` whose parser is h11."""
+    """An `Engine` whose parser is h11.
 
-    __slots__ = ("_conn", "_failed", "_limits")
+    Between exchanges and on the fast path there is no h11.Connection (``_conn`` is None):
+    ``_buf`` holds the bytes received and not yet parsed; ``_spent`` the head the fast path
+    took, until `next_cycle`; ``_length`` its Content-Length; ``_left`` the body bytes
+    still to come.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_conn",
+        "_failed",
+        "_left",
+        "_length",
+        "_limits",
+        "_max_count",
+        "_max_head",
+        "_max_line",
+        "_spent",
+    )
+
+    #: Whether whole heads may skip h11.Connection (see the module docstring).
+    fast = _fast_path_usable()
 
     def __init__(self, limits: HeadLimits) -> None:
         super().__init__()
         self._limits = limits
-        self._conn = self._new_parser()
+        self._max_line = limits.max_request_line
+        self._max_head = limits.max_head_bytes
+        self._max_count = limits.max_header_count
+        self._conn: h11.Connection | None = None
+        self._buf = b""
+        self._spent: bytes | None = None
+        self._length = 0
+        self._left = 0
         self._failed = False
 
     def _new_parser(self) -> h11.Connection:
         # The head limit is enforced exactly in _check_raw_head; h11's own is a backstop,
         # set past it so that it never answers first.
-        limit = self._limits.max_head_bytes + 4
+        limit = self._max_head + 4
         return h11.Connection(h11.SERVER, max_incomplete_event_size=limit)
 
     def feed(self, data: bytes) -> list[Event]:
         if self._failed:
             return []
-        self._conn.receive_data(data)
+        conn = self._conn
+        if conn is None:
+            if data:
+                if self._spent is None:
+                    # The start of an exchange: as a fresh h11 parser would be.
+                    return self._start(self._buf + data if self._buf else bytes(data))
+                if self._left:
+                    return self._body(bytes(data), [])
+            # End of input, or bytes after a fast-path request: h11 decides.
+            conn = self._conn = self._resume()
+        conn.receive_data(data)
         return self._events()
 
     def next_cycle(self) -> list[Event]:
         if self._failed:
             return []
-        pending, _closed = self._conn.trailing_data
-        self._conn = self._new_parser()
+        conn = self._conn
+        if conn is None:
+            pending = self._buf
+            self._spent = None
+            self._left = 0
+        else:
+            pending, _closed = conn.trailing_data
+            self._conn = None
+        self._buf = b""
         if not pending:
             return []
-        self._conn.receive_data(pending)
-        return self._events()
+        return self._start(pending)
 
-    def _events(self) -> list[Event]:
+    def _start(self, buf: bytes) -> list[Event]:
+        """Begin an exchange on ``buf``, all the bytes received since the last one."""
+        if self.fast:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                head = self._fast_head(buf, end)
+                if head is not None:
+                    end += 4
+                    self._spent = buf[:end]
+                    # Not None: the fast path takes no chunked body.
+                    length = self._length = head.content_length or 0
+                    if not length:
+                        self._buf = buf[end:]
+                        return [head, END]
+                    self._left = length
+                    self._buf = b""
+                    if end == len(buf):
+                        return [head]
+                    return self._body(buf[end:], [head])
+            # What the slow path checks first, on every feed of an unfinished head.
+            error = self._check_raw_head(buf)
+            if error is not None:
+                return self._fail([], error)
+            if end < 0 and len(buf) <= self._max_head + 4 and _BLANK_LINE.search(buf) is None:
+                # Not a whole head yet, and h11 would wait for more (neither its first byte
+                # nor its size is wrong: both were just checked).
+                self._buf = buf
+                return []
+        # Anything else is h11's to parse, from the same bytes.
+        self._buf = b""
+        conn = self._conn = self._new_parser()
+        conn.receive_data(buf)
+        return self._events(checked=self.fast)
+
+    def _fast_head(self, buf: bytes, end: int) -> RequestHead | None:
+        """The head ``buf[:end + 4]`` if the fast path can take it, else None (see above)."""
+        match = _FAST_HEAD.fullmatch(buf, 0, end + 4)
+        if match is None:
+            return None
+        line_end = match.end("http_version")
+        # _check_raw_head's limits, for a head whose lines all end in CRLF.
+        if line_end > self._max_line or end + 2 > self._max_head:
+            return None
+        headers: list[tuple[bytes, bytes]] = []
+        if line_end < end:
+            # Each line is a token, a colon and the value with its white space around.
+            for line in buf[line_end + 2 : end].split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                headers.append((name.lower(), value.strip(b" \t")))
+            if len(headers) > self._max_count:
+                return None
+        method, target, version = match.group("method", "target", "http_version")
+        # A Content-Length that check_head accepts is digits only, as h11 keeps it.
+        result = check_target(method, target) or check_head(version, headers)
+        if isinstance(result, ProtocolError):
+            return None
+        keep_alive, expect_continue, content_length = result
+        return RequestHead(
+            method, target, version, headers, keep_alive, expect_continue, content_length
+        )
+
+    def _body(self, data: bytes, events: list[Event]) -> list[Event]:
+        """Body bytes of a fast-path request: as h11 gives them, one piece per feed."""
+        left = self._left
+        if len(data) < left:
+            self._left = left - len(data)
+            events.append(BodyData(data))
+            return events
+        self._left = 0
+        self._buf = data[left:]
+        events.append(BodyData(data[:left]))
+        events.append(END)
+        return events
+
+    def _resume(self) -> h11.Connection:
+        """An h11 parser in the state the fast path stands for."""
+        conn = self._new_parser()
+        spent = self._spent
+        if spent is not None:
+            # Give h11 the head again, and as many body bytes as it would have seen (their
+            # value does not matter to it), then the end of the message if it came.
+            self._spent = None
+            conn.receive_data(spent)
+            event = conn.next_event()
+            assert type(event) is h11.Request
+            done = self._length - self._left
+            while done:
+                size = min(done, _REPLAY_CHUNK)
+                conn.receive_data(bytes(size))
+                event = conn.next_event()
+                assert type(event) is h11.Data and len(event.data) == size
+                done -= size
+            if not self._left:
+                event = conn.next_event()
+                assert type(event) is h11.EndOfMessage
+            self._left = 0
+        if self._buf:
+            conn.receive_data(self._buf)
+            self._buf = b""
+        return conn
+
+    def _events(self, checked: bool = False) -> list[Event]:
+        """Events from h11; ``checked`` if its bytes just passed `_check_raw_head`."""
         conn = self._conn
+        assert conn is not None
         events: list[Event] = []
         while True:
-            if conn.their_state is h11.IDLE:
-                error = self._check_raw_head()
+            if checked:
+                checked = False
+            elif conn.their_state is h11.IDLE:
+                error = self._check_raw_head(conn.trailing_data[0])
                 if error is not None:
                     return self._fail(events, error)
             try:
@@ -91,7 +310,7 @@ class H11Engine(ResponseFramer):
 
     def _head(self, event: h11.Request) -> RequestHead | ProtocolError:
         headers = list(event.headers)
-        if len(headers) > self._limits.max_header_count:
+        if len(headers) > self._max_count:
             return ProtocolError(431, "too many header fields")
         result = check_target(event.method, event.target) or check_head(event.http_version, headers)
         if isinstance(result, ProtocolError):
@@ -107,9 +326,8 @@ class H11Engine(ResponseFramer):
             content_length,
         )
 
-    def _check_raw_head(self) -> ProtocolError | None:
+    def _check_raw_head(self, pending: bytes) -> ProtocolError | None:
         """What h11 does not check: request line and head length, obs-fold."""
-        pending, _closed = self._conn.trailing_data
         if not pending:
             return None
         if pending[0] < 0x21:
