@@ -146,7 +146,8 @@ class WSGIResource:
         return resource
 
     def render(self, request: Request) -> Any:
-        """Start the application; the body when it came whole at once, else an awaitable."""
+        """Start the application: on the loop, the body if it came whole at once, else a
+        coroutine that streams it; in a thread, NOT_DONE_YET (answered when it is done)."""
         pool = self._pool
         if pool is None and not self._on_loop:
             pool = _worker_pool.get()
@@ -658,25 +659,30 @@ class _Call:
         finally:
             body.close()
 
-    def run_in(self, pool: ThreadPool | Executor, inbox: LoopInbox) -> asyncio.Future[Any]:
-        """Run the application in ``pool``; the future gives what run_on_loop would."""
+    def run_in(self, pool: ThreadPool | Executor, inbox: LoopInbox) -> Any:
+        """Run the application in ``pool``; the response is sent from the loop when it is
+        done (NOT_DONE_YET for the render: no future or task per request)."""
         self._loop = inbox.loop
-        outcome: asyncio.Future[Any] = inbox.loop.create_future()
         if isinstance(pool, ThreadPool):
-            pool.call(self._run_in_thread, outcome, inbox)
+            pool.call(self._run_in_thread, inbox)
         else:
-            pool.submit(self._run_in_thread, outcome, inbox)
-        return outcome
+            pool.submit(self._run_in_thread, inbox)
+        return NOT_DONE_YET
 
-    def _settle(self, outcome: asyncio.Future[Any], value: Any, error: Exception | None) -> None:
-        if outcome.done():
-            return
+    def _settle(self, value: Any, error: Exception | None) -> None:
+        """On the loop: answer with what the thread's call gave, as a render would."""
+        request = self.request
         if error is not None:
-            outcome.set_exception(error)
+            request._fail(error)
             return
-        if type(value) is bytes:
-            self._apply_head(whole=True)
-        outcome.set_result(value)
+        try:
+            if type(value) is bytes:
+                self._apply_head(whole=True)
+                request._send(value)
+            elif value is not NOT_DONE_YET:
+                request._send_bad_result(None, value)
+        except Exception as exc:
+            request._fail(exc)
 
     async def _deliver(self, chunk: bytes | _FileSpan) -> bool:
         """Send ``chunk`` and wait until the client can take more; False if it left."""
@@ -694,7 +700,7 @@ class _Call:
 
     # -- in the pool's thread -------------------------------------------------------------
 
-    def _run_in_thread(self, outcome: asyncio.Future[Any], inbox: LoopInbox) -> None:
+    def _run_in_thread(self, inbox: LoopInbox) -> None:
         value: Any = NOT_DONE_YET
         error: Exception | None = None
         try:
@@ -707,7 +713,7 @@ class _Call:
             error = RuntimeError(f"the WSGI application raised {type(exc).__name__}")
             error.__cause__ = exc
         with contextlib.suppress(RuntimeError):  # the loop is closed: the worker has stopped
-            inbox.put(self._settle, outcome, value, error)
+            inbox.put(self._settle, value, error)
 
     def _drive(self) -> Any:
         result = self.call()

@@ -615,6 +615,29 @@ def bench_hive_spread(args: argparse.Namespace, static_dir: Path) -> list[dict[s
 # -- reporting ------------------------------------------------------------------------------
 
 
+def median_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per server and scenario: the round with the median CPU time per request
+    (the lower middle of an even count), with every round's figure beside it.
+
+    A noisy machine moves single runs by 20% and more; measuring each server in turn,
+    several times, and keeping medians keeps the ratios steadier.
+    """
+    combined = []
+    for first in rounds[0]:
+        key = (first["server"], first["scenario"])
+        same = [row for rows in rounds for row in rows if (row["server"], row["scenario"]) == key]
+        measured = [row for row in same if row.get("cpu_us_per_request") is not None]
+        if not measured:
+            combined.append(first)
+            continue
+        ordered = sorted(measured, key=lambda row: row["cpu_us_per_request"])
+        middle = dict(ordered[(len(ordered) - 1) // 2])
+        if len(rounds) > 1:
+            middle["rounds_cpu_us_per_request"] = [row["cpu_us_per_request"] for row in measured]
+        combined.append(middle)
+    return combined
+
+
 def add_ratios(rows: list[dict[str, Any]]) -> None:
     """Each row's CPU µs/request over hive's in the same scenario (>1: hive is cheaper)."""
     hive = {
@@ -715,6 +738,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk's -c (64)")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every server this often, in turn, and keep the median (1)",
+    )
+    parser.add_argument(
         "--only",
         help="servers and sections, comma-separated: "
         + ",".join([s.name for s in SERVERS] + list(SECTIONS)),
@@ -734,8 +763,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"unknown server or section {', '.join(sorted(unknown))}")
     if unknown := set(args.scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenario {', '.join(sorted(unknown))}")
-    if min(args.seconds, args.warmup, args.connections) < 1:
-        parser.error("--seconds, --warmup and --connections must be at least 1")
+    if min(args.seconds, args.warmup, args.connections, args.rounds) < 1:
+        parser.error("--seconds, --warmup, --connections and --rounds must be at least 1")
     return args
 
 
@@ -756,6 +785,7 @@ def main() -> None:
             "seconds": args.seconds,
             "warmup": args.warmup,
             "connections": args.connections,
+            "rounds": args.rounds,
             "wrk": "-t1 --latency",
             "cpu": "user + system of the server's process tree, read around the measured run",
         },
@@ -768,8 +798,15 @@ def main() -> None:
         static_dir = Path(static)
         (static_dir / STATIC_NAME).write_bytes(STATIC_CONTENT)
         try:
-            for server in servers:
-                report["results"] += bench_server(server, scenarios, args, static_dir)
+            rounds: list[list[dict[str, Any]]] = []
+            for number in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f"-- round {number} of {args.rounds}", flush=True)
+                rows: list[dict[str, Any]] = []
+                rounds.append(rows)
+                for server in servers:
+                    rows += bench_server(server, scenarios, args, static_dir)
+                report["results"] = median_rows(rounds)
             sections = {"hive-workers": bench_hive_workers, "hive-spread": bench_hive_spread}
             for name, section in sections.items():
                 if name not in args.only or "hello" not in args.scenarios:

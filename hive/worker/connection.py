@@ -146,6 +146,28 @@ _IDLE_HEAD = RequestHead(b"GET", b"/", b"1.1", [], False, False, 0)
 class Connection:
     """The server side of one HTTP/1.1 connection."""
 
+    # Per-connection state, starting from these class defaults: a connection is made for
+    # every client, and most of it is set only when there is something to hold.
+    _wait = _Wait.IDLE
+    _head: RequestHead | None = None
+    _body: BinaryIO | None = None
+    _body_size = 0
+    # A body streamed to the exchange while it is under way, or being dropped after it.
+    _sink: BodySink | None = None
+    _discarding = False
+    _continue_due = False
+    _exchange: Exchange | None = None
+    _plan: ResponsePlan | None = None
+    _remaining: int | None = None
+    _read_ahead = 0
+    _reading = True
+    _write_paused = False
+    _closing = False
+    _peer_eof = False
+    _processing = False
+    #: Requests answered on this connection.
+    requests = 0
+
     def __init__(
         self,
         engine: Engine,
@@ -172,26 +194,7 @@ class Connection:
         # Whether the engine may keep requests back until next_cycle (h11 does).
         self._holds_back: bool = getattr(engine, "holds_back", True)
         self._pending: deque[Event] = deque()
-        self._wait = _Wait.IDLE
         self._deadline = now + limits.keep_alive_timeout
-        self._head: RequestHead | None = None
-        self._body: BinaryIO | None = None
-        self._body_size = 0
-        # A body streamed to the exchange while it is under way, or being dropped after it.
-        self._sink: BodySink | None = None
-        self._discarding = False
-        self._continue_due = False
-        self._exchange: Exchange | None = None
-        self._plan: ResponsePlan | None = None
-        self._remaining: int | None = None
-        self._read_ahead = 0
-        self._reading = True
-        self._write_paused = False
-        self._closing = False
-        self._peer_eof = False
-        self._processing = False
-        #: Requests answered on this connection.
-        self.requests = 0
 
     # -- from the driver ---------------------------------------------------------------
 
@@ -205,9 +208,18 @@ class Connection:
                 and type(events[0]) is RequestHead
                 and events[0].content_length == 0
             ):
-                # The usual case, a whole request without a body in one read: straight on.
+                # The usual case, a whole request without a body in one read: straight on
+                # (what _begin_exchange does, inline).
                 self._head = head = events[0]
-                self._begin_exchange(head, io.BytesIO())
+                self._wait = _Wait.EXCHANGE
+                self._deadline = _NO_DEADLINE
+                self._read_ahead = 0
+                self.requests += 1
+                exchange = self.handler(head, io.BytesIO(), self)
+                if self._wait is _Wait.EXCHANGE and self._head is head:
+                    self._exchange = exchange
+                    if self._write_paused:
+                        exchange.writing_paused()
                 return
             self._wait = _Wait.HEAD
             self._deadline = now + self.limits.head_timeout
@@ -579,7 +591,14 @@ class Connection:
         else:
             self.transport.write(b"%sContent-Length: %d\r\n\r\n" % (head, len(body)))
             self.transport.write(body)
-        self._after_response(True, self._clock())
+        if self._holds_back or self._pending or not self._reading:
+            self._after_response(True, self._clock())
+            return True
+        # What _after_response does when nothing else waits: idle until the next request.
+        self._exchange = None
+        self._head = None
+        self._wait = _Wait.IDLE
+        self._deadline = self._clock() + self.limits.keep_alive_timeout
         return True
 
     def finish_response(self) -> None:

@@ -18,7 +18,7 @@ import ssl
 import sys
 from typing import Any
 
-from hive.address import address_from_sockaddr
+from hive.address import IPv4Address, address_from_sockaddr
 from hive.config import Config
 from hive.engine import EngineFactory, HeadLimits, get_engine
 from hive.worker.connection import Connection, ConnectionLimits, RequestHandler
@@ -37,16 +37,26 @@ SWEEP_INTERVAL = 1.0
 class _HTTPProtocol(asyncio.Protocol):
     """Forwards the transport's calls to a sans-IO Connection, with the loop's time."""
 
-    __slots__ = ("connection", "server", "time")
+    __slots__ = ("connection", "family", "server", "time")
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, family: int) -> None:
         self.server = server
+        self.family = family
         self.time = server.loop.time
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self.server
-        sock = transport.get_extra_info("socket")
-        family = sock.family if sock is not None else socket.AF_INET
+        family = self.family
+        peername = transport.get_extra_info("peername")
+        if family == socket.AF_INET and type(peername) is tuple:
+            peer: Any = IPv4Address("TCP", *peername)
+        else:
+            peer = address_from_sockaddr(family, peername)
+        # Few local addresses: each is made once.
+        sockname = transport.get_extra_info("sockname")
+        host = server.hosts.get(sockname)
+        if host is None:
+            host = server.hosts[sockname] = address_from_sockaddr(family, sockname)
         self.connection = Connection(
             server.engine(server.head_limits),
             server.handler,
@@ -54,8 +64,8 @@ class _HTTPProtocol(asyncio.Protocol):
             server.limits,
             self.time(),
             clock=self.time,
-            peer=address_from_sockaddr(family, transport.get_extra_info("peername")),
-            host=address_from_sockaddr(family, transport.get_extra_info("sockname")),
+            peer=peer,
+            host=host,
             secure=server.secure,
         )
         server.connections.add(self.connection)
@@ -97,6 +107,8 @@ class Server:
         self.limits: ConnectionLimits = config.connection
         self.backlog = config.backlog
         self.connections: set[Connection] = set()
+        #: The address objects of the local addresses connections came to.
+        self.hosts: dict[Any, Any] = {}
         #: Connections accepted since the server started.
         self.accepted = 0
         self.draining = False
@@ -114,15 +126,19 @@ class Server:
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
                 server = await self.loop.create_unix_server(
-                    lambda: _HTTPProtocol(self),
+                    lambda: _HTTPProtocol(self, socket.AF_UNIX),
                     sock=sock.dup(),
                     backlog=self.backlog,
                     ssl=tls,
                     **_KEEP_PATH,
                 )
             else:
+                family = sock.family
                 server = await self.loop.create_server(
-                    lambda: _HTTPProtocol(self), sock=sock.dup(), backlog=self.backlog, ssl=tls
+                    lambda family=family: _HTTPProtocol(self, family),
+                    sock=sock.dup(),
+                    backlog=self.backlog,
+                    ssl=tls,
                 )
             self._servers.append(server)
         self.secure = tls is not None
