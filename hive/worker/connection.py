@@ -146,28 +146,6 @@ _IDLE_HEAD = RequestHead(b"GET", b"/", b"1.1", [], False, False, 0)
 class Connection:
     """The server side of one HTTP/1.1 connection."""
 
-    # Per-connection state, starting from these class defaults: a connection is made for
-    # every client, and most of it is set only when there is something to hold.
-    _wait = _Wait.IDLE
-    _head: RequestHead | None = None
-    _body: BinaryIO | None = None
-    _body_size = 0
-    # A body streamed to the exchange while it is under way, or being dropped after it.
-    _sink: BodySink | None = None
-    _discarding = False
-    _continue_due = False
-    _exchange: Exchange | None = None
-    _plan: ResponsePlan | None = None
-    _remaining: int | None = None
-    _read_ahead = 0
-    _reading = True
-    _write_paused = False
-    _closing = False
-    _peer_eof = False
-    _processing = False
-    #: Requests answered on this connection.
-    requests = 0
-
     def __init__(
         self,
         engine: Engine,
@@ -194,7 +172,28 @@ class Connection:
         # Whether the engine may keep requests back until next_cycle (h11 does).
         self._holds_back: bool = getattr(engine, "holds_back", True)
         self._pending: deque[Event] = deque()
+        # Every attribute is set here: with class defaults instead, set on the instance
+        # later, the hot path measured 1-1.5 us slower per request (CPython 3.11).
+        self._wait = _Wait.IDLE
         self._deadline = now + limits.keep_alive_timeout
+        self._head: RequestHead | None = None
+        self._body: BinaryIO | None = None
+        self._body_size = 0
+        # A body streamed to the exchange while it is under way, or being dropped after it.
+        self._sink: BodySink | None = None
+        self._discarding = False
+        self._continue_due = False
+        self._exchange: Exchange | None = None
+        self._plan: ResponsePlan | None = None
+        self._remaining: int | None = None
+        self._read_ahead = 0
+        self._reading = True
+        self._write_paused = False
+        self._closing = False
+        self._peer_eof = False
+        self._processing = False
+        #: Requests answered on this connection.
+        self.requests = 0
 
     # -- from the driver ---------------------------------------------------------------
 
