@@ -39,7 +39,8 @@ unit: $(BIN)/hive
 integration: $(BIN)/hive
 	$(BIN)/pytest tests/integration
 
-# hive against its peers (issue "Performance"): server CPU per request under wrk, ~13 min;
+# hive against its peers (issue "Performance"): server CPU per request under wrk, ~13 min
+# (--rounds 3: medians of three, three times as long);
 # options: make bench BENCH_ARGS="--seconds 5 --only hive,twisted".
 bench: $(BIN)/hive tools
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[fast,bench]'
