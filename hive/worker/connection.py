@@ -4,7 +4,9 @@ The driver (hive.worker.serve) hands this object the bytes it reads and the time
 clock, read when the application finishes a response later); the object parses them with
 an engine, collects each request's body, hands complete requests to a handler, and writes
 responses through a `Transport` (an asyncio transport, or a list in tests).  It never
-touches a socket or the event loop.
+touches a socket or the event loop.  A handler may instead take a request at its head
+and be given its body as it arrives (`RequestHandler.body_stream`): the exchange then
+runs while the body comes, reading paused while the body's reader is behind.
 
 One exchange at a time: a pipelined request waits until the response before it is
 finished, so responses leave in the order requests came.  While an exchange is under way,
