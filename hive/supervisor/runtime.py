@@ -198,6 +198,11 @@ class Supervisor:
                 return
             channel = self.channels.get(pid)
             if channel is not None:
+                # What the worker said before it exited comes first: a worker that cannot
+                # start sends why (Failed) and exits, and both may be seen in one round.
+                while messages := channel.read():
+                    for message in messages:
+                        self._dispatch(sv.MessageReceived(pid, message))
                 self._forget(channel)
             self._dispatch(sv.Exited(pid, os.waitstatus_to_exitcode(status)))
 
