@@ -591,7 +591,10 @@ class Request:
         self.render(await resource)
 
     async def _finish_async(self, body: Awaitable[Any]) -> None:
-        result = await body
+        self._answer(await body)
+
+    def _answer(self, result: object) -> None:
+        """Send what a render gave later (awaited, or from a thread): bytes, or NOT_DONE_YET."""
         if type(result) is bytes:
             self._send(result)
         elif result is not NOT_DONE_YET:
@@ -599,11 +602,7 @@ class Request:
 
     def _future_done(self, future: asyncio.Future[Any]) -> None:
         try:
-            result = future.result()
-            if type(result) is bytes:
-                self._send(result)
-            elif result is not NOT_DONE_YET:
-                self._send_bad_result(None, result)
+            self._answer(future.result())
         except asyncio.CancelledError:
             self._fail(RuntimeError("the future the render returned was cancelled"))
         except Exception as exc:

@@ -271,11 +271,11 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
     protocol = request.clientproto
     environ = {
         **_BASE_ENVIRON,
-        "REQUEST_METHOD": _texts.get(method) or _text(method),
+        "REQUEST_METHOD": _text(method),
         "SCRIPT_NAME": "/" + b"/".join(prepath).decode("latin-1") if prepath else "",
         "PATH_INFO": "/" + b"/".join(postpath).decode("latin-1") if postpath else "",
         "QUERY_STRING": request.uri.partition(b"?")[2].decode("latin-1"),
-        "SERVER_PROTOCOL": _texts.get(protocol) or _text(protocol),
+        "SERVER_PROTOCOL": _text(protocol),
         "wsgi.url_scheme": "https" if secure else "http",
         "wsgi.input": request.content,
         "wsgi.errors": ErrorStream(),
@@ -678,9 +678,7 @@ class _Call:
         try:
             if type(value) is bytes:
                 self._apply_head(whole=True)
-                request._send(value)
-            elif value is not NOT_DONE_YET:
-                request._send_bad_result(None, value)
+            request._answer(value)
         except Exception as exc:
             request._fail(exc)
 

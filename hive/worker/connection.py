@@ -209,18 +209,9 @@ class Connection:
                 and type(events[0]) is RequestHead
                 and events[0].content_length == 0
             ):
-                # The usual case, a whole request without a body in one read: straight on
-                # (what _begin_exchange does, inline).
+                # The usual case, a whole request without a body in one read: straight on.
                 self._head = head = events[0]
-                self._wait = _Wait.EXCHANGE
-                self._deadline = _NO_DEADLINE
-                self._read_ahead = 0
-                self.requests += 1
-                exchange = self.handler(head, io.BytesIO(), self)
-                if self._wait is _Wait.EXCHANGE and self._head is head:
-                    self._exchange = exchange
-                    if self._write_paused:
-                        exchange.writing_paused()
+                self._begin_exchange(head, io.BytesIO())
                 return
             self._wait = _Wait.HEAD
             self._deadline = now + self.limits.head_timeout
@@ -592,14 +583,7 @@ class Connection:
         else:
             self.transport.write(b"%sContent-Length: %d\r\n\r\n" % (head, len(body)))
             self.transport.write(body)
-        if self._holds_back or self._pending or not self._reading:
-            self._after_response(True, self._clock())
-            return True
-        # What _after_response does when nothing else waits: idle until the next request.
-        self._exchange = None
-        self._head = None
-        self._wait = _Wait.IDLE
-        self._deadline = self._clock() + self.limits.keep_alive_timeout
+        self._after_response(True, self._clock())
         return True
 
     def finish_response(self) -> None:

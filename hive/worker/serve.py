@@ -18,7 +18,7 @@ import ssl
 import sys
 from typing import Any
 
-from hive.address import IPv4Address, address_from_sockaddr
+from hive.address import address_from_sockaddr
 from hive.config import Config
 from hive.engine import EngineFactory, HeadLimits, get_engine
 from hive.worker.connection import Connection, ConnectionLimits, RequestHandler
@@ -47,11 +47,7 @@ class _HTTPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self.server
         family = self.family
-        peername = transport.get_extra_info("peername")
-        if family == socket.AF_INET and type(peername) is tuple:
-            peer: Any = IPv4Address("TCP", *peername)
-        else:
-            peer = address_from_sockaddr(family, peername)
+        peer = address_from_sockaddr(family, transport.get_extra_info("peername"))
         # Few local addresses: each is made once.
         sockname = transport.get_extra_info("sockname")
         host = server.hosts.get(sockname)
