@@ -29,7 +29,7 @@ from hive import http
 from hive.accesslog import AccessLog, combined_line, json_line
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.encoding import GzipEncoderFactory, start_encoder
-from hive.engine import RequestHead
+from hive.engine import RequestHead, header_lines, status_line
 from hive.error import Error, UnsupportedMethod
 from hive.forms import (
     FormError,
@@ -40,7 +40,7 @@ from hive.forms import (
     parse_query,
 )
 from hive.forwarded import TrustedProxies
-from hive.http_headers import Headers, _canonical_name, _checked_names
+from hive.http_headers import Headers, _checked_names
 from hive.resource import ErrorPage, IResource, Resource, allowed_methods
 from hive.session import (
     Session,
@@ -110,13 +110,7 @@ class Request:
     _encoder: Any = None
     _request_headers: Headers | None = None
 
-    def __init__(
-        self,
-        channel: Connection,
-        head: RequestHead,
-        content: BinaryIO,
-        site: Site,
-    ):
+    def __init__(self, channel: Connection, head: RequestHead, content: BinaryIO, site: Site):
         self.channel = channel
         self.site = site
         self.method = head.method
@@ -783,7 +777,6 @@ class Site:
         (a RequestBody, which reads as a file)."""
         if self.stats is not None:
             self.stats.request_started()
-        # A RequestBody reads as a file; no cast() call on the hot path.
         request = self.requestFactory(channel, head, body, self)
         request.process()
         return request
@@ -845,7 +838,7 @@ class Site:
         if self.server_header:
             fixed.insert(0, (b"Server", self.server_header))
         self._date_headers = fixed
-        self._date_lines = b"".join(b"%s: %s\r\n" % pair for pair in fixed)
+        self._date_lines = header_lines(fixed)
 
     def _response_head(self, code: int, message: bytes, headers: Headers) -> bytes | None:
         """Status line, Server, Date and ``headers`` as bytes, for `Connection.respond_whole`;
@@ -858,15 +851,10 @@ class Site:
             self._new_second(now)
         status = self._status_lines.get(code)
         if status is None or status[0] != message:
-            status = (message, b"HTTP/1.1 %d %s\r\n" % (code, message))
+            status = (message, status_line(code, message))
             if len(self._status_lines) < 64:
                 self._status_lines[code] = status
-        lines = [status[1], self._date_lines]
-        for lower, values in raw.items():
-            name = _canonical_name(lower)
-            for value in values:
-                lines.append(b"%s: %s\r\n" % (name, value))
-        return b"".join(lines)
+        return status[1] + self._date_lines + header_lines(headers._wire_items())
 
     def log(self, request: Request) -> None:
         """Count a finished request and write its access log line."""

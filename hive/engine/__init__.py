@@ -35,7 +35,9 @@ __all__ = [
     "check_target",
     "encode_head",
     "get_engine",
+    "header_lines",
     "plan_response",
+    "status_line",
 ]
 
 
@@ -230,13 +232,19 @@ def get_engine(name: str) -> EngineFactory:
     raise ValueError(f"unknown HTTP engine {name!r} (choose from auto, h11, httptools)")
 
 
+def status_line(status: int, reason: bytes) -> bytes:
+    """``HTTP/1.1 200 OK`` and its CRLF."""
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason)
+
+
+def header_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Header fields as bytes, each line ending in CRLF (no blank line after them)."""
+    return b"".join([b"%s: %s\r\n" % pair for pair in headers])
+
+
 def encode_head(plan: ResponsePlan) -> bytes:
     """The status line and headers of ``plan`` as bytes, in one buffer."""
-    parts = [b"HTTP/1.1 %d %s\r\n" % (plan.status, plan.reason)]
-    for name, value in plan.headers:
-        parts.append(b"%s: %s\r\n" % (name, value))
-    parts.append(b"\r\n")
-    return b"".join(parts)
+    return status_line(plan.status, plan.reason) + header_lines(plan.headers) + b"\r\n"
 
 
 # Control characters other than HTAB: RFC 9110 allows a recipient to keep them; refusing them
@@ -334,7 +342,7 @@ class ResponseFramer:
         self._chunked = False
 
     def informational(self, status: int, reason: bytes) -> bytes:
-        return b"HTTP/1.1 %d %s\r\n\r\n" % (status, reason)
+        return status_line(status, reason) + b"\r\n"
 
     def start_response(self, plan: ResponsePlan) -> bytes:
         self._chunked = plan.chunked

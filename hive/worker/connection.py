@@ -239,9 +239,7 @@ class Connection:
     def eof_received(self) -> bool:
         """The client closed its side; return True to keep ours open for the answer."""
         self._peer_eof = True
-        sink, self._sink = self._sink, None
-        if sink is not None:
-            sink.fail(ConnectionLost("the client closed the connection before the whole body"))
+        self._fail_body("the client closed the connection before the whole body")
         if self._wait is _Wait.EXCHANGE or self._pending:
             return True
         self._close()
@@ -254,9 +252,7 @@ class Connection:
         self._pending.clear()
         self._drop_body()
         exchange, self._exchange = self._exchange, None
-        sink, self._sink = self._sink, None
-        if sink is not None:
-            sink.fail(ConnectionLost("connection closed by client"))
+        self._fail_body("connection closed by client")
         if exchange is not None:
             exchange.connectionLost(exc or ConnectionLost("connection closed by client"))
 
@@ -287,8 +283,7 @@ class Connection:
             self._send_error(408)
         elif wait is _Wait.EXCHANGE and self._sink is not None and not self._write_paused:
             log.info("no request body bytes for %.0f s; closing", self.limits.body_timeout)
-            self._sink.fail(ConnectionLost("the client stopped sending the body"))
-            self._sink = None
+            self._fail_body("the client stopped sending the body")
             self.abort_response()
         elif wait is _Wait.EXCHANGE:
             log.info("client read nothing for %.0f s; closing", self.limits.send_timeout)
@@ -389,8 +384,7 @@ class Connection:
                     self._end_body(now)
                 elif type(event) is ProtocolError and self._sink is not None:
                     # Not for a Content-Length body, the only kind streamed; kept safe anyway.
-                    self._sink.fail(ConnectionLost(f"bad request body: {event.reason}"))
-                    self._sink = None
+                    self._fail_body(f"bad request body: {event.reason}")
                     self._closing = True
                 elif type(event) is ProtocolError:
                     log.debug("protocol error: %s", event.reason)
@@ -610,10 +604,8 @@ class Connection:
         if not keep_alive:
             self._close()
             return
-        sink, self._sink = self._sink, None
-        if sink is not None:
+        if self._fail_body("the response was complete before the body"):
             # The rest of the body is read and dropped before the next request.
-            sink.fail(ConnectionLost("the response was complete before the body"))
             self._discarding = True
             self._wait = _Wait.BODY
             self._deadline = now + self.limits.body_timeout
@@ -673,6 +665,14 @@ class Connection:
             data += self.engine.body(page)
         self.transport.write(data)
         self._close()
+
+    def _fail_body(self, reason: str) -> bool:
+        """A streamed body will not be read to its end; return whether there was one."""
+        sink, self._sink = self._sink, None
+        if sink is None:
+            return False
+        sink.fail(ConnectionLost(reason))
+        return True
 
     def _exchange_deadline(self, now: float) -> float:
         """While an exchange is under way: body bytes are due if a streamed body is read."""
