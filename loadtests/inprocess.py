@@ -1,0 +1,100 @@
+"""hive's own Python cost per request, without sockets: the hot path's figure.
+
+Feeds the same hello request many times through the real engine, Connection and Site
+(the benchmark's resource tree), with a transport that only counts bytes, and prints
+the best of several rounds in µs per request; ``--profile`` prints where the time goes
+(cProfile, which inflates every figure by some four times).  Not a test.
+
+    .venv/bin/python -m loadtests.inprocess --engine httptools --wsgi
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import time
+
+from hive.address import IPv4Address
+from hive.engine import HeadLimits, get_engine
+from hive.server import Site
+from hive.worker.connection import Connection, ConnectionLimits
+from loadtests.apps.hive_app import root
+
+#: What wrk sends.
+REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+
+
+class _Counting:
+    """A transport that keeps nothing."""
+
+    written = 0
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+    def close(self) -> None:
+        raise RuntimeError("the connection closed: the request was not answered as expected")
+
+    abort = close
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _rounds(engine: str, path: bytes, count: int, rounds: int, profile: bool) -> float:
+    loop = asyncio.get_running_loop()
+    connection = Connection(
+        get_engine(engine)(HeadLimits()),
+        Site(root),
+        _Counting(),
+        ConnectionLimits(),
+        loop.time(),
+        clock=loop.time,
+        peer=IPv4Address("TCP", "127.0.0.1", 40000),
+        host=IPv4Address("TCP", "127.0.0.1", 8080),
+    )
+    request = REQUEST % path
+    feed = connection.data_received
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in range(count):
+            feed(request, 0.0)
+        return (time.perf_counter() - started) / count * 1e6
+
+    run()
+    best = min(run() for _ in range(rounds))
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(run)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    return best
+
+
+async def _main(args: argparse.Namespace) -> None:
+    path = b"/wsgi" if args.wsgi else b"/hello"
+    if args.wsgi:
+        from hive.wsgi import set_default_threads
+
+        set_default_threads(0)  # on the loop: a thread's hand-off is not Python's cost here
+    best = _rounds(args.engine, path, args.requests, args.rounds, args.profile)
+    print(f"engine={args.engine} path={path.decode()}  {best:.2f} µs per request (best round)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--engine", default="httptools", help="h11 or httptools")
+    parser.add_argument("--wsgi", action="store_true", help="the WSGI hello app, on the loop")
+    parser.add_argument("--requests", type=int, default=20000, help="per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--profile", action="store_true")
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
