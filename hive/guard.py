@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from hive.forms import parse_basic_auth
+from hive._forms import parse_basic_auth
 from hive.resource import IResource, Resource
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from hive.encoding import VaryOnly
+from hive._encoding import VaryOnly
 from hive.error import UnsupportedMethod
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class EncodingResourceWrapper:
     of the wrapped resource are not wrapped: wrap a leaf, or each child.  Unlike Twisted,
     every response that could have been encoded gets ``Vary: Accept-Encoding`` (so a cache
     keeps both forms apart), and small, already encoded or compressed-media responses are
-    sent as they are (see ``hive.encoding``).
+    sent as they are (see ``hive._encoding``).
     """
 
     server: Any = None

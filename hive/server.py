@@ -26,12 +26,9 @@ from typing import Any, BinaryIO, Final, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from hive import http
-from hive.accesslog import AccessLog, combined_line, json_line
-from hive.address import IPv4Address, IPv6Address, UNIXAddress
-from hive.encoding import GzipEncoderFactory, start_encoder
-from hive.engine import RequestHead, header_lines, status_line
-from hive.error import Error, UnsupportedMethod
-from hive.forms import (
+from hive._accesslog import AccessLog, combined_line, json_line
+from hive._encoding import GzipEncoderFactory, start_encoder
+from hive._forms import (
     FormError,
     format_set_cookie,
     parse_basic_auth,
@@ -39,7 +36,10 @@ from hive.forms import (
     parse_form,
     parse_query,
 )
-from hive.forwarded import TrustedProxies
+from hive._forwarded import TrustedProxies
+from hive.address import IPv4Address, IPv6Address, UNIXAddress
+from hive.engine import RequestHead, header_lines, status_line
+from hive.error import Error, UnsupportedMethod
 from hive.http_headers import Headers, _checked_names
 from hive.resource import ErrorPage, IResource, Resource, allowed_methods
 from hive.session import (

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import quote, unquote_to_bytes
 
 from hive import http
-from hive.encoding import accepts_encoding, add_vary
+from hive._encoding import accepts_encoding, add_vary
 from hive.resource import ForbiddenResource, NoResource, Resource
 from hive.server import NOT_DONE_YET
 from hive.util import redirectTo

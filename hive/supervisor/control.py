@@ -63,7 +63,6 @@ __all__ = [
     "ControlServer",
     "PeerCredentials",
     "default_control_path",
-    "format_status",
     "peer_allowed",
     "request",
 ]
@@ -605,97 +604,6 @@ def _parse_response(message: object, path: str) -> ControlResponse:
     ):
         raise ControlError(f"malformed answer from hive (control socket {path})")
     return ControlResponse(message["ok"], message.get("error"), message.get("data"))
-
-
-# -- hive status ----------------------------------------------------------------------------
-
-_STATUS_COLUMNS = ("SLOT", "PID", "GEN", "STATE", "REQUESTS", "MEMORY", "CPU", "UPTIME")
-_LEFT_ALIGNED = frozenset({"STATE"})
-
-
-def format_status(data: Mapping[str, Any]) -> str:
-    """The table ``hive status`` prints, from the "status" command's data; no final newline.
-
-    Uptime is ``data["now"]`` minus each worker's ``started_at`` (any one clock will do).
-    A missing or malformed value shows as ``-``.
-    """
-    workers = [w for w in data.get("workers") or () if isinstance(w, Mapping)]
-    workers.sort(key=lambda w: (_sort_key(w.get("slot")), _sort_key(w.get("generation"))))
-    now = _number(data.get("now"))
-    rows = [_STATUS_COLUMNS]
-    for worker in workers:
-        started = _number(worker.get("started_at"))
-        cpu = _number(worker.get("cpu_seconds"))
-        rows.append(
-            (
-                _integer(worker.get("slot")),
-                _integer(worker.get("pid")),
-                _integer(worker.get("generation")),
-                str(worker.get("state", "-")),
-                _integer(worker.get("requests")),
-                _bytes(worker.get("rss")),
-                "-" if cpu is None else f"{cpu:.1f}",
-                "-" if now is None or started is None else _duration(now - started),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_STATUS_COLUMNS))]
-    lines = [
-        f"hive supervisor pid {_integer(data.get('pid'))},"
-        f" generation {_integer(data.get('generation'))}"
-    ]
-    for row in rows:
-        cells = [
-            cell.ljust(width) if name in _LEFT_ALIGNED else cell.rjust(width)
-            for name, cell, width in zip(_STATUS_COLUMNS, row, widths, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def _number(value: object) -> float | None:
-    """`value` if it is an int or a float (bool is neither here), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value
-
-
-def _sort_key(value: object) -> float:
-    return value if isinstance(value, int | float) else float("inf")
-
-
-def _integer(value: object) -> str:
-    number = _number(value)
-    return "-" if number is None else str(int(number))
-
-
-def _bytes(value: object) -> str:
-    """1536 -> 1.5K, 24536678 -> 23.4M (binary units, as ps and top count)."""
-    number = _number(value)
-    if number is None:
-        return "-"
-    size = float(number)
-    if size < 1024:
-        return f"{int(size)}B"
-    for unit in "KMGT":
-        size /= 1024
-        if round(size, 1) < 1024 or unit == "T":
-            return f"{size:.1f}{unit}"
-    raise AssertionError("unreachable")
-
-
-def _duration(seconds: float) -> str:
-    """45 -> 45s, 307 -> 5m07s, 3725 -> 1h02m, 273600 -> 3d04h."""
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -22,13 +22,13 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 
-from hive import ipc
-from hive.config import Config
-from hive.logs import reopen_log_files
-from hive.metrics import exposition, listen_queue, wants_openmetrics
+from hive import _ipc as ipc
+from hive._config import Config
+from hive._logs import reopen_log_files
 from hive.supervisor import state as sv
 from hive.supervisor.control import ControlServer
 from hive.supervisor.listeners import SocketGroups
+from hive.supervisor.metrics import exposition, listen_queue, wants_openmetrics
 from hive.supervisor.ops import OpsResponse, OpsServer, json_response, text_response
 from hive.supervisor.systemd import notify
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from hive import ipc
-from hive.metrics import Totals
+from hive import _ipc as ipc
+from hive.supervisor.totals import Totals
 
 __all__ = [
     "Boot",

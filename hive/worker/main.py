@@ -20,12 +20,13 @@ import ssl
 import time
 from typing import Any, cast
 
-from hive import ipc, wsgi
-from hive.accesslog import AccessLog, AccessLogError
-from hive.config import Config
-from hive.forwarded import TrustedProxies
-from hive.loader import LoadError, load_target, resolve_site
-from hive.logs import reopen_log_files
+from hive import _ipc as ipc
+from hive import wsgi
+from hive._accesslog import AccessLog, AccessLogError
+from hive._config import Config
+from hive._forwarded import TrustedProxies
+from hive._loader import LoadError, load_target, resolve_site
+from hive._logs import reopen_log_files
 from hive.resource import Resource
 from hive.server import Site
 from hive.session import DEFAULT_COOKIE_NAME, SQLiteStore, session_file

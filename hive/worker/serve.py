@@ -18,8 +18,8 @@ import ssl
 import sys
 from typing import Any
 
+from hive._config import Config
 from hive.address import address_from_sockaddr
-from hive.config import Config
 from hive.engine import EngineFactory, HeadLimits, get_engine
 from hive.worker.connection import Connection, ConnectionLimits, RequestHandler
 

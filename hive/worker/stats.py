@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from hive import ipc
+from hive import _ipc as ipc
 
 __all__ = ["WorkerStats"]
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hive.accesslog import BUFFER_LIMIT, AccessLog, AccessLogError, combined_line
+from hive._accesslog import BUFFER_LIMIT, AccessLog, AccessLogError, combined_line
 
 WHEN = float(calendar.timegm((2000, 10, 10, 13, 55, 36, 0, 0, 0)))
 
@@ -360,7 +360,7 @@ def test_recovery_is_reported(
 def test_json_line_is_one_escaped_object() -> None:
     import json
 
-    from hive.accesslog import json_line
+    from hive._accesslog import json_line
 
     line = json_line(
         host="192.0.2.1",

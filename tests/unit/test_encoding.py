@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hive.encoding import accepts_encoding
+from hive._encoding import accepts_encoding
 from hive.http_headers import Headers
 from hive.resource import EncodingResourceWrapper, Resource
 from hive.server import NOT_DONE_YET, GzipEncoderFactory, Request
@@ -74,11 +74,11 @@ GZIP = {"Accept-Encoding": "gzip, deflate"}
 
 
 def test_the_names_are_twisteds() -> None:
-    import hive.encoding
+    import hive._encoding
     import hive.resource
     import hive.server
 
-    assert hive.server.GzipEncoderFactory is hive.encoding.GzipEncoderFactory
+    assert hive.server.GzipEncoderFactory is hive._encoding.GzipEncoderFactory
     assert "EncodingResourceWrapper" in hive.resource.__all__
     assert "GzipEncoderFactory" in hive.server.__all__
 

@@ -1,4 +1,4 @@
-"""Tests for hive.forms: query, form body, cookie and Basic auth parsing."""
+"""Tests for hive._forms: query, form body, cookie and Basic auth parsing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from hive.forms import (
+from hive._forms import (
     FormError,
     FormPart,
     format_set_cookie,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hive.forwarded import TrustedProxies
+from hive._forwarded import TrustedProxies
 from hive.resource import Resource
 from hive.server import Request, Site
 from tests.unit.harness import Harness

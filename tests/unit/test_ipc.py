@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hive.ipc import (
+from hive._ipc import (
     DURATION_BUCKETS,
     MAX_MESSAGE_SIZE,
     PROTOCOL_VERSION,

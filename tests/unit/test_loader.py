@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hive.loader import LoadError, load_target, resolve_site
+from hive._loader import LoadError, load_target, resolve_site
 
 
 class App:

@@ -15,16 +15,16 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from hive import ipc
-from hive.metrics import (
+from hive import _ipc as ipc
+from hive.supervisor import state as sv
+from hive.supervisor.metrics import (
     CONTENT_TYPE_OPENMETRICS,
     CONTENT_TYPE_TEXT,
-    Totals,
     exposition,
     listen_queue,
     wants_openmetrics,
 )
-from hive.supervisor import state as sv
+from hive.supervisor.totals import Totals
 
 NOW = 1000.0  # monotonic
 WALL_NOW = 1_700_000_000.0

@@ -7,7 +7,7 @@ import selectors
 import socket
 import time
 
-from hive import ipc
+from hive import _ipc as ipc
 from hive.supervisor import state as sv
 from hive.supervisor.runtime import Supervisor, _Channel
 

@@ -486,7 +486,7 @@ def test_http10_client_gets_close_delimited_stream() -> None:
 
 
 def test_access_log_line(tmp_path: Any) -> None:
-    from hive.accesslog import AccessLog
+    from hive._accesslog import AccessLog
 
     path = tmp_path / "access.log"
     access_log = AccessLog.open(str(path))

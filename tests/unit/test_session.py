@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from hive.config import Config, ConfigError
-from hive.forwarded import TrustedProxies
+from hive._config import Config, ConfigError
+from hive._forwarded import TrustedProxies
 from hive.resource import Resource
 from hive.server import NOT_DONE_YET, Request, Site
 from hive.session import (

@@ -721,7 +721,7 @@ def test_stale_precompressed_sibling_is_not_served(tree: Path) -> None:
 
 
 def test_config_path_must_be_a_directory(tree: Path) -> None:
-    from hive.config import Config, ConfigError
+    from hive._config import Config, ConfigError
 
     assert Config(path=str(tree), workers=1).path == str(tree)
     with pytest.raises(ConfigError, match="path: not a directory"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from hive import ipc
+from hive import _ipc as ipc
 from hive.supervisor import state as sv
 
 

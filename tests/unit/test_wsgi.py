@@ -16,7 +16,7 @@ from wsgiref.validate import validator
 
 import pytest
 
-from hive.forwarded import TrustedProxies
+from hive._forwarded import TrustedProxies
 from hive.resource import Resource
 from hive.server import Site
 from hive.wsgi import FileWrapper, WSGIResource, set_default_threads

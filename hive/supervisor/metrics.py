@@ -14,8 +14,6 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.exposition import generate_latest as generate_text
@@ -28,17 +26,14 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from hive import ipc
-
-if TYPE_CHECKING:
-    from hive.supervisor.state import SupervisorState
+from hive import _ipc as ipc
+from hive.supervisor.state import SupervisorState, WorkerState
 
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
     "CONTENT_TYPE_TEXT",
     "RELOAD_RESULTS",
     "RESTART_REASONS",
-    "Totals",
     "exposition",
     "listen_queue",
     "wants_openmetrics",
@@ -52,48 +47,6 @@ CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset
 #: Shown even when zero, so that rate() and alerts see the series from the start.
 RESTART_REASONS = ("crash", "timeout", "max_requests", "max_memory", "reload")
 RELOAD_RESULTS = ("success", "failure")
-
-
-def _zero_durations() -> list[int]:
-    return [0] * (len(ipc.DURATION_BUCKETS) + 1)
-
-
-@dataclass
-class Totals:
-    """Cumulative counters summed over workers."""
-
-    requests: int = 0
-    accepted: int = 0
-    cpu_seconds: float = 0.0
-    #: "METHOD STATUS" -> count, as in `ipc.Stats.responses`.
-    responses: dict[str, int] = field(default_factory=dict)
-    #: Per-bucket (not cumulative) counts of `ipc.DURATION_BUCKETS`, then +Inf.
-    durations: list[int] = field(default_factory=_zero_durations)
-    duration_sum: float = 0.0
-
-    def add(self, stats: ipc.Stats) -> None:
-        """Fold in one worker's cumulative stats (a worker that exited, or a live one)."""
-        self.requests += stats.requests
-        self.accepted += stats.accepted
-        self.cpu_seconds += stats.cpu_seconds
-        for key, count in stats.responses.items():
-            self.responses[key] = self.responses.get(key, 0) + count
-        self.durations = [a + b for a, b in zip(self.durations, stats.durations, strict=True)]
-        self.duration_sum += stats.duration_sum
-
-    def combined(self, live: Iterable[ipc.Stats]) -> Totals:
-        """These totals plus the `live` workers' stats, as a new `Totals`."""
-        out = Totals(
-            self.requests,
-            self.accepted,
-            self.cpu_seconds,
-            dict(self.responses),
-            list(self.durations),
-            self.duration_sum,
-        )
-        for stats in live:
-            out.add(stats)
-        return out
 
 
 def wants_openmetrics(accept: str | None) -> bool:
@@ -165,9 +118,6 @@ def _families(
     wall_now: float,
     listen_queues: Sequence[tuple[str, int, int]] | None,
 ) -> Iterator[Metric]:
-    # state.py imports Totals from here, so this import cannot be at the top.
-    from hive.supervisor.state import WorkerState
-
     workers = sorted(state.workers.values(), key=lambda w: (w.slot, w.generation, w.pid))
     live = [w.stats for w in workers if w.stats is not None]
     totals = state.retired.combined(live)

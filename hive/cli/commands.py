@@ -14,10 +14,11 @@ from typing import Any, NoReturn
 
 import click
 
-from hive.config import Config, ConfigError, usable_cores
+from hive._config import Config, ConfigError, usable_cores
+from hive._logs import setup_logging
+from hive.cli.status import format_status
 from hive.engine import HeadLimits
-from hive.logs import setup_logging
-from hive.supervisor.control import ControlError, default_control_path, format_status, request
+from hive.supervisor.control import ControlError, default_control_path, request
 from hive.supervisor.listeners import (
     ListenerError,
     SocketGroups,

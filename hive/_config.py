@@ -6,8 +6,8 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 
+from hive._forwarded import TrustedProxies
 from hive.engine import HeadLimits
-from hive.forwarded import TrustedProxies
 from hive.worker.connection import ConnectionLimits
 
 __all__ = ["Config", "ConfigError", "usable_cores"]
@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 
 _ENGINES = ("auto", "h11", "httptools")
 _LOOPS = ("auto", "asyncio", "uvloop")
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP token, as hive.forms
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP token, as hive._forms
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,56 @@
+"""Cumulative counters summed over workers: what the supervisor keeps of workers that are gone.
+
+A worker sends cumulative `ipc.Stats`; when it exits, its last stats are folded into the
+state's retired `Totals`, so a hive-wide counter (retired plus live) never goes backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hive import _ipc as ipc
+
+__all__ = ["Totals"]
+
+
+def _zero_durations() -> list[int]:
+    return [0] * (len(ipc.DURATION_BUCKETS) + 1)
+
+
+@dataclass
+class Totals:
+    """Cumulative counters summed over workers."""
+
+    requests: int = 0
+    accepted: int = 0
+    cpu_seconds: float = 0.0
+    #: "METHOD STATUS" -> count, as in `ipc.Stats.responses`.
+    responses: dict[str, int] = field(default_factory=dict)
+    #: Per-bucket (not cumulative) counts of `ipc.DURATION_BUCKETS`, then +Inf.
+    durations: list[int] = field(default_factory=_zero_durations)
+    duration_sum: float = 0.0
+
+    def add(self, stats: ipc.Stats) -> None:
+        """Fold in one worker's cumulative stats (a worker that exited, or a live one)."""
+        self.requests += stats.requests
+        self.accepted += stats.accepted
+        self.cpu_seconds += stats.cpu_seconds
+        for key, count in stats.responses.items():
+            self.responses[key] = self.responses.get(key, 0) + count
+        self.durations = [a + b for a, b in zip(self.durations, stats.durations, strict=True)]
+        self.duration_sum += stats.duration_sum
+
+    def combined(self, live: Iterable[ipc.Stats]) -> Totals:
+        """These totals plus the `live` workers' stats, as a new `Totals`."""
+        out = Totals(
+            self.requests,
+            self.accepted,
+            self.cpu_seconds,
+            dict(self.responses),
+            list(self.durations),
+            self.duration_sum,
+        )
+        for stats in live:
+            out.add(stats)
+        return out
