@@ -10,26 +10,19 @@ an image, a body that already has a Content-Encoding, a 206), and it sets the he
 itself (Content-Encoding, Vary, Content-Length removed).  ``length`` is the body's size
 when the whole body is at hand, else None.  An encoder without ``start`` always encodes,
 as in Twisted.  This module is imported by hive.resource and hive.server and imports
-neither.
+neither: requests are typed with hive.iweb.IRequest.
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final
 
-if TYPE_CHECKING:
-    from hive.server import Request
+from zope.interface import implementer
+
+from hive.iweb import IRequest, _IRequestEncoder, _IRequestEncoderFactory
 
 __all__ = ["GzipEncoderFactory", "accepts_encoding", "start_encoder"]
-
-
-class RequestEncoder(Protocol):
-    """What ``request._encoder`` holds (Twisted's ``_IRequestEncoder``)."""
-
-    def encode(self, data: bytes) -> bytes: ...
-
-    def finish(self) -> bytes: ...
 
 
 def accepts_encoding(request: Any, coding: bytes, aliases: tuple[bytes, ...] = ()) -> bool:
@@ -72,7 +65,7 @@ def _quality(params: bytes) -> float:
     return 1.0
 
 
-def start_encoder(request: Request, encoder: Any, length: int | None) -> bool:
+def start_encoder(request: IRequest, encoder: Any, length: int | None) -> bool:
     """Ask ``encoder`` whether it encodes this response; Twisted-style encoders always do."""
     start = getattr(encoder, "start", None)
     return True if start is None else bool(start(request, length))
@@ -103,7 +96,7 @@ _INCOMPRESSIBLE: Final = frozenset(
 _NOT_ENCODED_CODES: Final = frozenset({204, 206, 304})
 
 
-def encodable(request: Request) -> bool:
+def encodable(request: IRequest) -> bool:
     """Whether the response as it stands may be compressed at all, whatever its size."""
     code = request.code
     if code < 200 or code in _NOT_ENCODED_CODES:
@@ -127,7 +120,7 @@ def encodable(request: Request) -> bool:
     return True
 
 
-def add_vary(request: Request, name: bytes = b"Accept-Encoding") -> None:
+def add_vary(request: IRequest, name: bytes = b"Accept-Encoding") -> None:
     """Add ``name`` to the response's Vary header unless it is there (or Vary is ``*``)."""
     headers = request.responseHeaders
     values = headers.getRawHeaders(b"vary") or []
@@ -137,7 +130,7 @@ def add_vary(request: Request, name: bytes = b"Accept-Encoding") -> None:
     headers.setRawHeaders(b"vary", [b", ".join([*values, name])])
 
 
-def declared_length(request: Request) -> int | None:
+def declared_length(request: IRequest) -> int | None:
     """The Content-Length the resource set, if it set a valid one."""
     values = request.responseHeaders.getRawHeaders(b"content-length")
     if values and values[-1].strip().isdigit():
@@ -145,6 +138,7 @@ def declared_length(request: Request) -> int | None:
     return None
 
 
+@implementer(_IRequestEncoder)
 class VaryOnly:
     """Installed when no encoder applies: the response still varies with Accept-Encoding.
 
@@ -152,7 +146,7 @@ class VaryOnly:
     reverse), so Vary is added to every response that could have been encoded.
     """
 
-    def start(self, request: Request, length: int | None) -> bool:
+    def start(self, request: IRequest, length: int | None) -> bool:
         if encodable(request):
             add_vary(request)
         return False
@@ -164,6 +158,7 @@ class VaryOnly:
         return b""
 
 
+@implementer(_IRequestEncoderFactory)
 class GzipEncoderFactory:
     """Compress responses with gzip for clients whose Accept-Encoding allows it.
 
@@ -186,13 +181,14 @@ class GzipEncoderFactory:
                 raise ValueError(f"minimumSize must not be negative, got {minimumSize}")
             self.minimumSize = minimumSize
 
-    def encoderForRequest(self, request: Request) -> GzipEncoder | None:
+    def encoderForRequest(self, request: IRequest) -> GzipEncoder | None:
         """A gzip encoder if the client accepts gzip, else None."""
         if not accepts_encoding(request, b"gzip", (b"x-gzip",)):
             return None
         return GzipEncoder(self.compressLevel, request, self.minimumSize)
 
 
+@implementer(_IRequestEncoder)
 class GzipEncoder:
     """One response's gzip stream (Twisted's ``_GzipEncoder``, with ``start``).
 
@@ -200,12 +196,12 @@ class GzipEncoder:
     it is written (a chat line, a progress report) instead of waiting in zlib's buffer.
     """
 
-    def __init__(self, compressLevel: int, request: Request, minimumSize: int = 0) -> None:
+    def __init__(self, compressLevel: int, request: IRequest, minimumSize: int = 0) -> None:
         self._compressor: Any = zlib.compressobj(compressLevel, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
         self._request = request
         self._minimum = minimumSize
 
-    def start(self, request: Request, length: int | None) -> bool:
+    def start(self, request: IRequest, length: int | None) -> bool:
         if not encodable(request):
             return False
         add_vary(request)

@@ -29,16 +29,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from zope.interface import implementer
 
 from hive._forms import parse_basic_auth
-from hive.resource import IResource, Resource
-
-if TYPE_CHECKING:
-    from hive.server import Request
+from hive.iweb import ICredentialFactory, IRequest, IResource
+from hive.resource import Resource
 
 __all__ = [
     "BasicCredentialFactory",
@@ -82,16 +82,6 @@ class ICredentialsChecker(Protocol):
     """Decides whether a user name and password are right; may be ``async def``."""
 
     def check(self, username: bytes, password: bytes) -> bool | Awaitable[bool]: ...
-
-
-class ICredentialFactory(Protocol):
-    """One authentication scheme: its challenge, and how to read its credentials."""
-
-    scheme: bytes
-
-    def getChallenge(self, request: Request) -> Mapping[str | bytes, str | bytes]: ...
-
-    def decode(self, response: bytes, request: Request) -> UsernamePassword: ...
 
 
 class IRealm(Protocol):
@@ -164,6 +154,7 @@ async def _checked(checker: ICredentialsChecker, credentials: UsernamePassword) 
     return bool(result)
 
 
+@implementer(ICredentialFactory)
 class BasicCredentialFactory:
     """HTTP Basic authentication (RFC 7617) for the realm ``authenticationRealm``."""
 
@@ -175,10 +166,10 @@ class BasicCredentialFactory:
             raise ValueError(f"control characters in realm {realm!r}")
         self.authenticationRealm = realm
 
-    def getChallenge(self, request: Request) -> dict[str | bytes, str | bytes]:
+    def getChallenge(self, request: IRequest) -> dict[str | bytes, str | bytes]:
         return {"realm": self.authenticationRealm}
 
-    def decode(self, response: bytes, request: Request) -> UsernamePassword:
+    def decode(self, response: bytes, request: IRequest) -> UsernamePassword:
         # The parser request.getUser() uses, so the user checked is the user the resource sees.
         credentials = parse_basic_auth(b"Basic " + response)
         if credentials is None:
@@ -200,7 +191,7 @@ class UnauthorizedResource(Resource):
         super().__init__()
         self._credentialFactories = factories
 
-    def render(self, request: Request) -> bytes:
+    def render(self, request: IRequest) -> bytes:
         request.setResponseCode(401)
         for factory in self._credentialFactories:
             params = b", ".join(
@@ -212,7 +203,7 @@ class UnauthorizedResource(Resource):
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         return b"" if request.method == b"HEAD" else b"Unauthorized"
 
-    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
+    def getChildWithDefault(self, path: bytes, request: IRequest) -> Resource:
         return self
 
 
@@ -242,20 +233,20 @@ class HTTPAuthSessionWrapper:
     def putChild(self, path: bytes, child: IResource) -> None:
         raise NotImplementedError("put children on the wrapped resource")
 
-    def getChildWithDefault(self, path: bytes, request: Request) -> Any:
+    def getChildWithDefault(self, path: bytes, request: IRequest) -> Any:
         """The wrapped resource (or a 401) in place of this one; may be awaitable."""
         # Transparent: give the segment back for the wrapped resource to consume.
         request.postpath.insert(0, request.prepath.pop())
         return self._authorizedResource(request)
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: IRequest) -> Any:
         """Render the wrapped resource if the credentials are good, else a 401."""
         resource = self._authorizedResource(request)
         if isinstance(resource, Resource) or not isawaitable(resource):
             return resource.render(request)
         return _render_later(resource, request)
 
-    def _authorizedResource(self, request: Request) -> Any:
+    def _authorizedResource(self, request: IRequest) -> Any:
         header = request.getHeader(b"authorization")
         if not header:
             return UnauthorizedResource(self._credentialFactories)
@@ -281,7 +272,7 @@ class HTTPAuthSessionWrapper:
             return self._resource
         return UnauthorizedResource(self._credentialFactories)
 
-    async def _login(self, portal: Portal, credentials: UsernamePassword, request: Request) -> Any:
+    async def _login(self, portal: Portal, credentials: UsernamePassword, request: IRequest) -> Any:
         try:
             _, avatar, logout = await portal.login(credentials, None, IResource)
         except LoginFailed:
@@ -296,7 +287,7 @@ class HTTPAuthSessionWrapper:
         return avatar
 
 
-async def _render_later(resource: Awaitable[Any], request: Request) -> Any:
+async def _render_later(resource: Awaitable[Any], request: IRequest) -> Any:
     body = (await resource).render(request)
     if not isinstance(body, bytes) and isawaitable(body):
         body = await body

@@ -41,7 +41,7 @@ import asyncio
 import copy
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import quote_from_bytes
 
 import h11
@@ -49,11 +49,9 @@ import h11
 from hive import http
 from hive.address import IPv4Address, IPv6Address
 from hive.http_headers import Headers
+from hive.iweb import IRequest
 from hive.resource import ErrorPage, Resource
 from hive.server import NOT_DONE_YET
-
-if TYPE_CHECKING:
-    from hive.server import Request
 
 __all__ = ["ReverseProxyResource"]
 
@@ -65,7 +63,7 @@ CHUNK: Final = 64 * 1024
 _HOP_BY_HOP: Final = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
-#: Request headers the proxy sets itself.
+#: IRequest headers the proxy sets itself.
 _SET_BY_PROXY: Final = frozenset(
     {
         b"host",
@@ -126,20 +124,20 @@ class ReverseProxyResource(Resource):
         self.idle_timeout = idle_timeout
         self.max_response_head = max_response_head
 
-    def getChild(self, path: bytes, request: Request) -> ReverseProxyResource:
+    def getChild(self, path: bytes, request: IRequest) -> ReverseProxyResource:
         """A proxy with the same settings for ``self.path`` plus the segment ``path``."""
         child = copy.copy(self)
         child.children = {}
         child.path = self.path + b"/" + quote_from_bytes(path, safe="").encode("ascii")
         return child
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: IRequest) -> Any:
         """Relay the request; every method goes through."""
         return self._relay(request)
 
     # -- the exchange --------------------------------------------------------------------
 
-    def _target(self, request: Request) -> bytes:
+    def _target(self, request: IRequest) -> bytes:
         query = request.uri.partition(b"?")[2]
         target = self.path if self.path.startswith(b"/") else b"/" + self.path
         return target + b"?" + query if query else target
@@ -148,7 +146,7 @@ class ReverseProxyResource(Resource):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return (host if self.port == 80 else f"{host}:{self.port}").encode("idna")
 
-    def _request_headers(self, request: Request, body_size: int) -> list[tuple[bytes, bytes]]:
+    def _request_headers(self, request: IRequest, body_size: int) -> list[tuple[bytes, bytes]]:
         incoming = [
             (name.lower(), value)
             for name, values in request.requestHeaders.getAllRawHeaders()
@@ -182,7 +180,7 @@ class ReverseProxyResource(Resource):
             headers.append((b"x-forwarded-host", client_host))
         return headers
 
-    async def _relay(self, request: Request) -> Any:
+    async def _relay(self, request: IRequest) -> Any:
         # The client going away cancels this task, so the upstream connection goes at once.
         task = asyncio.current_task()
         finished = request.notifyFinish()
@@ -283,7 +281,7 @@ class ReverseProxyResource(Resource):
 
     async def _stream(
         self,
-        request: Request,
+        request: IRequest,
         conn: _Connection,
         response: h11.Response,
         pool: _Pool,
@@ -339,16 +337,16 @@ class ReverseProxyResource(Resource):
         request.finish()
         return NOT_DONE_YET
 
-    def _gateway_error(self, request: Request, status: int, reason: str) -> bytes:
+    def _gateway_error(self, request: IRequest, status: int, reason: str) -> bytes:
         return self._error_page(request, status, reason, "The upstream server did not answer.")
 
-    def _error_page(self, request: Request, status: int, reason: str, detail: str = "") -> bytes:
+    def _error_page(self, request: IRequest, status: int, reason: str, detail: str = "") -> bytes:
         log.warning("proxy to %s:%d: %s", self.host, self.port, reason)
         request.responseHeaders = Headers()
         brief = http.RESPONSES[status].decode("ascii")
         return ErrorPage(status, brief, detail).render(request)
 
-    def _broken(self, request: Request, conn: _Connection, reason: str) -> Any:
+    def _broken(self, request: IRequest, conn: _Connection, reason: str) -> Any:
         """The upstream failed mid-response: a 502 if nothing was sent, else cut the client."""
         conn.abort()
         if not request.startedWriting:

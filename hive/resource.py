@@ -6,20 +6,26 @@ a leaf (``isLeaf``).  That resource renders the request.
 
 Beyond Twisted, ``getChild`` and ``render_<METHOD>`` may be ``async def``: the server awaits
 the result and treats it as it would a synchronous one.
+
+The walk is written here once: `getChildForRequest` (which ``Site.getResourceFor``
+delegates to) goes on in `_walk_async` when a ``getChild`` gives an awaitable, and
+`fixed_descendant` follows only ``putChild`` children, for decisions made before a
+request's body is in.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
-from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+import inspect
+from collections.abc import Awaitable, Iterable
+from types import GeneratorType
+from typing import Any
+
+from zope.interface import implementer
 
 from hive._encoding import VaryOnly
 from hive.error import UnsupportedMethod
-
-if TYPE_CHECKING:
-    from hive.server import Request
+from hive.iweb import IRequest, IResource
 
 __all__ = [
     "EncodingResourceWrapper",
@@ -32,20 +38,7 @@ __all__ = [
 ]
 
 
-@runtime_checkable
-class IResource(Protocol):
-    """What the server needs of a resource."""
-
-    @property
-    def isLeaf(self) -> bool: ...
-
-    def getChildWithDefault(self, name: bytes, request: Request) -> Any: ...
-
-    def putChild(self, path: bytes, child: IResource) -> None: ...
-
-    def render(self, request: Request) -> Any: ...
-
-
+@implementer(IResource)
 class Resource:
     """A node of the resource tree.
 
@@ -66,18 +59,18 @@ class Resource:
     def __init__(self) -> None:
         self.children: dict[bytes, IResource] = {}
 
-    def getChild(self, path: bytes, request: Request) -> Any:
+    def getChild(self, path: bytes, request: IRequest) -> Any:
         """The child for ``path`` when no fixed child has that name: 404 by default."""
         return NoResource("No such child resource.")
 
-    def getChildWithDefault(self, path: bytes, request: Request) -> Any:
+    def getChildWithDefault(self, path: bytes, request: IRequest) -> Any:
         """The fixed child called ``path``, or else ``getChild(path, request)``."""
         child = self.children.get(path)
         if child is not None:
             return child
         return self.getChild(path, request)
 
-    def getChildForRequest(self, request: Request) -> Any:
+    def getChildForRequest(self, request: IRequest) -> Any:
         """Deprecated in Twisted; kept for ports."""
         return getChildForRequest(self, request)
 
@@ -90,7 +83,7 @@ class Resource:
         self.children[path] = child
         child.server = self.server  # type: ignore[attr-defined]
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: IRequest) -> Any:
         """Call ``render_<METHOD>``; HEAD falls back to GET; otherwise 405."""
         method = request.method
         handler = getattr(self, "render_" + method.decode("ascii", "replace"), None)
@@ -119,19 +112,61 @@ def allowed_methods(cls: type) -> tuple[bytes, ...]:
     return allowed
 
 
-def getChildForRequest(resource: Any, request: Request) -> Any:
+def getChildForRequest(resource: Any, request: IRequest) -> Any:
     """Walk ``request.postpath`` from ``resource`` and return the resource that renders.
 
-    Each segment moves from ``postpath`` to ``prepath``.  An ``async def getChild`` cannot
-    be awaited here; the server walks such trees itself (see hive.server).
+    Each segment moves from ``postpath`` to ``prepath``.  When a ``getChild`` is
+    ``async def`` (hive's own), the walk goes on once it has answered, and what is returned
+    is an awaitable of the resource: await it.
     """
-    while request.postpath and not resource.isLeaf:
-        name = request.postpath.pop(0)
-        request.prepath.append(name)
+    postpath = request.postpath
+    prepath = request.prepath
+    while postpath and not resource.isLeaf:
+        name = postpath.pop(0)
+        prepath.append(name)
         resource = resource.getChildWithDefault(name, request)
         if not isinstance(resource, Resource) and isawaitable(resource):
-            raise TypeError("getChild returned an awaitable; use the server's traversal")
+            return _walk_async(resource, request)
     return resource
+
+
+async def _walk_async(pending: Awaitable[Any], request: IRequest) -> Any:
+    """`getChildForRequest` from the point where a ``getChild`` gave an awaitable."""
+    resource = await pending
+    postpath = request.postpath
+    prepath = request.prepath
+    while postpath and not resource.isLeaf:
+        name = postpath.pop(0)
+        prepath.append(name)
+        resource = resource.getChildWithDefault(name, request)
+        if not isinstance(resource, Resource) and isawaitable(resource):
+            resource = await resource
+    return resource
+
+
+def fixed_descendant(resource: Any, segments: list[bytes]) -> Any:
+    """The resource ``segments`` lead to through ``putChild`` children alone, or None.
+
+    The walk `getChildForRequest` would make, for a tree whose resources keep
+    Resource's own ``getChildWithDefault``; None where one does not (its ``getChild``
+    might read the request, which is not ready) or a segment has no fixed child.
+    """
+    for name in segments:
+        if resource.isLeaf:
+            break
+        if type(resource).getChildWithDefault is not Resource.getChildWithDefault:
+            return None
+        resource = getattr(resource, "children", {}).get(name)
+        if resource is None:
+            return None
+    return resource
+
+
+def isawaitable(value: object) -> bool:
+    """Whether ``value`` can be awaited: inspect.isawaitable, cheaper on the hot path
+    (looked up on the type, so a resource's __getattr__ cannot answer for it)."""
+    kind = type(value)
+    return hasattr(kind, "__await__") or (kind is GeneratorType and inspect.isawaitable(value))
 
 
 _PAGE = """<html>
@@ -155,7 +190,7 @@ class ErrorPage(Resource):
         self.brief = brief
         self.detail = detail
 
-    def render(self, request: Request) -> bytes:
+    def render(self, request: IRequest) -> bytes:
         request.setResponseCode(self.code)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         page = _PAGE % {
@@ -165,7 +200,7 @@ class ErrorPage(Resource):
         }
         return page.encode("utf-8")
 
-    def getChild(self, path: bytes, request: Request) -> Resource:
+    def getChild(self, path: bytes, request: IRequest) -> Resource:
         return self
 
 
@@ -183,6 +218,7 @@ class ForbiddenResource(ErrorPage):
         super().__init__(403, "Forbidden Resource", message)
 
 
+@implementer(IResource)
 class EncodingResourceWrapper:
     """Wrap a resource so that its responses are compressed when the client allows it.
 
@@ -204,7 +240,7 @@ class EncodingResourceWrapper:
     def isLeaf(self) -> bool:
         return bool(self.original.isLeaf)
 
-    def getEncoder(self, request: Request) -> Any:
+    def getEncoder(self, request: IRequest) -> Any:
         """The first encoder a factory gives for ``request``, or None."""
         for factory in self._encoders:
             encoder = factory.encoderForRequest(request)
@@ -212,13 +248,13 @@ class EncodingResourceWrapper:
                 return encoder
         return None
 
-    def getChildWithDefault(self, name: bytes, request: Request) -> Any:
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> Any:
         return self.original.getChildWithDefault(name, request)
 
     def putChild(self, path: bytes, child: IResource) -> None:
         self.original.putChild(path, child)
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: IRequest) -> Any:
         encoder = self.getEncoder(request)
         request._encoder = encoder if encoder is not None else VaryOnly()
         return self.original.render(request)

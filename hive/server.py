@@ -15,15 +15,15 @@ Where hive differs from Twisted, on purpose:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from html import escape
-from types import GeneratorType
 from typing import Any, BinaryIO, Final, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+from zope.interface import implementer
 
 from hive import http
 from hive._accesslog import AccessLog, combined_line, json_line
@@ -41,7 +41,15 @@ from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.engine import RequestHead, header_lines, status_line
 from hive.error import Error, UnsupportedMethod
 from hive.http_headers import Headers, _checked_names
-from hive.resource import ErrorPage, IResource, Resource, allowed_methods
+from hive.iweb import IRequest, IResource
+from hive.resource import (
+    ErrorPage,
+    Resource,
+    allowed_methods,
+    fixed_descendant,
+    getChildForRequest,
+    isawaitable,
+)
 from hive.session import (
     Session,
     SessionStore,
@@ -84,6 +92,7 @@ NOT_DONE_YET: Final = _NotDoneYet()
 _PROTOCOLS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
 
 
+@implementer(IRequest)
 class Request:
     """One HTTP request and its response, as a resource sees them."""
 
@@ -788,15 +797,7 @@ class Site:
         The resource is looked for before the body is in, so only through the fixed
         children of ``putChild``: a ``getChild`` may read the body (a form field, say).
         """
-        resource: Any = self.resource
-        for name in split_target(head.target)[2]:
-            if resource.isLeaf:
-                break
-            if type(resource).getChildWithDefault is not Resource.getChildWithDefault:
-                return None
-            resource = getattr(resource, "children", {}).get(name)
-            if resource is None:
-                return None
+        resource = fixed_descendant(self.resource, split_target(head.target)[2])
         if not getattr(resource, "streamsRequestBody", False):
             return None
         assert head.content_length is not None
@@ -814,16 +815,7 @@ class Site:
         """The resource that renders ``request``; an awaitable if a getChild is async."""
         request.site = self
         request.sitepath = request.prepath[:]
-        resource: Any = self.resource
-        postpath = request.postpath
-        prepath = request.prepath
-        while postpath and not resource.isLeaf:
-            name = postpath.pop(0)
-            prepath.append(name)
-            resource = resource.getChildWithDefault(name, request)
-            if not isinstance(resource, Resource) and isawaitable(resource):
-                return _traverse_async(resource, request)
-        return resource
+        return getChildForRequest(self.resource, request)
 
     def _fixed_headers(self) -> list[tuple[bytes, bytes]]:
         """Server and Date, the headers of every response; the date is made once a second."""
@@ -901,23 +893,3 @@ def split_target(target: bytes) -> tuple[bytes, bytes, list[bytes]]:
     if b"%" in target:
         segments = [unquote_to_bytes(segment) for segment in segments]
     return target, query, segments
-
-
-def isawaitable(value: object) -> bool:
-    """Whether ``value`` can be awaited: inspect.isawaitable, cheaper on the hot path
-    (looked up on the type, so a resource's __getattr__ cannot answer for it)."""
-    kind = type(value)
-    return hasattr(kind, "__await__") or (kind is GeneratorType and inspect.isawaitable(value))
-
-
-async def _traverse_async(pending: Awaitable[Any], request: Request) -> Any:
-    """Go on walking the tree once an ``async def getChild`` gives its answer."""
-    resource = await pending
-    postpath = request.postpath
-    while postpath and not resource.isLeaf:
-        name = postpath.pop(0)
-        request.prepath.append(name)
-        resource = resource.getChildWithDefault(name, request)
-        if not isinstance(resource, Resource) and isawaitable(resource):
-            resource = await resource
-    return resource

@@ -13,7 +13,7 @@ Twisted:
 - ``name.gz`` is served in place of ``name`` to clients that accept gzip
   (``precompressed``), with Vary: Accept-Encoding.
 - Files up to 64 KiB are sent in one write; larger ones stream with backpressure, through
-  ``os.sendfile`` over plain TCP (``Request.sendfile``), without being read whole.
+  ``os.sendfile`` over plain TCP (``IRequest.sendfile``), without being read whole.
 - text/* types get ``charset`` (utf-8); ``X-Content-Type-Options: nosniff`` is sent, so a
   browser never takes a text file for HTML.
 
@@ -34,17 +34,15 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final
 from urllib.parse import quote, unquote_to_bytes
 
 from hive import http
 from hive._encoding import accepts_encoding, add_vary
+from hive.iweb import IRequest
 from hive.resource import ForbiddenResource, NoResource, Resource
 from hive.server import NOT_DONE_YET
 from hive.util import redirectTo
-
-if TYPE_CHECKING:
-    from hive.server import Request
 
 __all__ = [
     "Data",
@@ -333,7 +331,7 @@ class File(Resource):
             real = os.path.realpath(path)
         return _within(real, self._root_dir())
 
-    def getChild(self, path: bytes, request: Request) -> Any:
+    def getChild(self, path: bytes, request: IRequest) -> Any:
         """The File for the name ``path`` in this directory; for b"", the index file or a
         listing; 404 for anything that is not a plain name, 403 for a link out of the root."""
         name = _safe_name(path)
@@ -392,7 +390,7 @@ class File(Resource):
 
     # -- rendering -----------------------------------------------------------------------
 
-    def render_GET(self, request: Request) -> Any:
+    def render_GET(self, request: IRequest) -> Any:
         """Send the file, part of it (Range), or 304; redirect a directory to "dir/"."""
         if self.type is None:
             self.type, self.encoding = getTypeAndEncoding(
@@ -421,7 +419,7 @@ class File(Resource):
 
     render_HEAD = render_GET
 
-    def _refuse(self, request: Request, exc: OSError | ValueError) -> bytes:
+    def _refuse(self, request: IRequest, exc: OSError | ValueError) -> bytes:
         """404 for a file that is not there (or a name no file can have), 403 if denied."""
         if isinstance(exc, OSError):
             if exc.errno in _DENIED:
@@ -430,7 +428,7 @@ class File(Resource):
                 raise exc  # EIO and the like: a server problem, 500
         return bytes(self.childNotFound.render(request))
 
-    def _representation(self, request: Request, mtime: float) -> tuple[str, str | None, bool]:
+    def _representation(self, request: IRequest, mtime: float) -> tuple[str, str | None, bool]:
         """(path, content encoding, varies with Accept-Encoding): "name.gz" for a client
         that accepts gzip, when it exists and is not older than "name" (a stale copy would
         serve old content to some clients only: a bug hard to see)."""
@@ -448,7 +446,7 @@ class File(Resource):
         return self.path, None, True
 
     def _render_open(
-        self, request: Request, file: BinaryIO, path: str, encoding: str | None, varies: bool
+        self, request: IRequest, file: BinaryIO, path: str, encoding: str | None, varies: bool
     ) -> Any:
         """Answer from the opened ``file`` (the representation at ``path``)."""
         fd = file.fileno()
@@ -515,7 +513,7 @@ class File(Resource):
         task.add_done_callback(_streams.discard)
         return NOT_DONE_YET
 
-    def _if_range_holds(self, request: Request, etag: bytes) -> bool:
+    def _if_range_holds(self, request: IRequest, etag: bytes) -> bool:
         """Whether a Range may be honoured: no If-Range, or one that names this version."""
         value = request.getHeader(b"if-range")
         if value is None:
@@ -530,12 +528,12 @@ class File(Resource):
         except ValueError:
             return False
 
-    def redirect(self, request: Request) -> bytes:
+    def redirect(self, request: IRequest) -> bytes:
         """Send a directory asked for without its trailing slash to "dir/"."""
         return redirectTo(_add_slash(request), request)
 
 
-def _add_slash(request: Request) -> bytes:
+def _add_slash(request: IRequest) -> bytes:
     """The request's path with a slash added, query kept; never a scheme-relative URL."""
     _, question, query = request.uri.partition(b"?")
     path = request.path + b"/"
@@ -544,7 +542,7 @@ def _add_slash(request: Request) -> bytes:
     return path + question + query
 
 
-async def _stream(request: Request, file: BinaryIO, parts: list[tuple[bytes, int, int]]) -> None:
+async def _stream(request: IRequest, file: BinaryIO, parts: list[tuple[bytes, int, int]]) -> None:
     """Send the parts (a prefix, then ``count`` bytes from ``offset``) and finish."""
     try:
         for prefix, offset, count in parts:
@@ -705,7 +703,7 @@ h1 {padding: 0.1em; background-color: #777; color: white; border-bottom: thin wh
             )
         return rows
 
-    def render(self, request: Request) -> bytes:
+    def render(self, request: IRequest) -> bytes:
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         if self.dirs is None:
             try:
@@ -742,7 +740,7 @@ class Data(Resource):
             tagged = self._tagged = (self.data, b'"%s"' % digest.encode("ascii"))
         return tagged[1]
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: IRequest) -> bytes:
         kind = self.type.encode("latin-1") if isinstance(self.type, str) else self.type
         request.setHeader(b"content-type", kind)
         request.setHeader(b"content-length", b"%d" % len(self.data))

@@ -8,13 +8,11 @@ from user input cannot inject markup or break out of the ``href`` attribute.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hive.iweb import IRequest
 from hive.resource import Resource
 from hive.urlpath import URLPath
-
-if TYPE_CHECKING:
-    from hive.server import Request
 
 __all__ = ["ParentRedirect", "Redirect", "redirectTo"]
 
@@ -29,7 +27,7 @@ _PAGE = """<html>
 """
 
 
-def redirectTo(URL: bytes, request: Request) -> bytes:
+def redirectTo(URL: bytes, request: IRequest) -> bytes:
     """Answer 302 Found with ``URL`` as the Location; return a page that links to it.
 
     Meant to be returned from a render method.  Raises TypeError if ``URL`` is not bytes,
@@ -52,10 +50,10 @@ class Redirect(Resource):
         super().__init__()
         self.url = url
 
-    def render(self, request: Request) -> bytes:
+    def render(self, request: IRequest) -> bytes:
         return redirectTo(self.url, request)
 
-    def getChild(self, name: bytes, request: Request) -> Any:
+    def getChild(self, name: bytes, request: IRequest) -> Any:
         return self
 
 
@@ -67,6 +65,6 @@ class ParentRedirect(Resource):
 
     isLeaf = True
 
-    def render(self, request: Request) -> bytes:
+    def render(self, request: IRequest) -> bytes:
         here = str(URLPath.fromRequest(request).here()).encode("ascii")
         return redirectTo(here, request)

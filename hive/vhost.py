@@ -7,12 +7,10 @@ provided: behind a proxy, use ``--forwarded-allow`` (X-Forwarded-For / -Proto).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hive.iweb import IRequest
 from hive.resource import IResource, NoResource, Resource
-
-if TYPE_CHECKING:
-    from hive.server import Request
 
 __all__ = ["NameVirtualHost"]
 
@@ -52,7 +50,7 @@ class NameVirtualHost(Resource):
         """Stop serving host ``name``; KeyError if it was not added."""
         del self.hosts[_host_key(name)]
 
-    def _getResourceForRequest(self, request: Request) -> Any:
+    def _getResourceForRequest(self, request: IRequest) -> Any:
         """The resource for the request's host: its own, the default, or a 404 page."""
         header = request.getHeader(b"host")
         if header is None:
@@ -65,10 +63,10 @@ class NameVirtualHost(Resource):
             return NoResource(f"host {name!r} not in vhost map")
         return resource
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: IRequest) -> Any:
         return self._getResourceForRequest(request).render(request)
 
-    def getChild(self, path: bytes, request: Request) -> Any:
+    def getChild(self, path: bytes, request: IRequest) -> Any:
         resource = self._getResourceForRequest(request)
         if resource.isLeaf:
             # The leaf renders with this segment still in its postpath.

@@ -32,15 +32,13 @@ import logging
 import xmlrpc.client
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from xmlrpc.client import Binary, Boolean, DateTime, Fault
 
 from hive import http
 from hive.error import Error
+from hive.iweb import IRequest
 from hive.resource import Resource
-
-if TYPE_CHECKING:
-    from hive.server import Request
 
 __all__ = [
     "FAILURE",
@@ -138,7 +136,7 @@ class XMLRPC(Resource):
     def getSubHandlerPrefixes(self) -> list[str]:
         return list(self.subHandlers)
 
-    def render_POST(self, request: Request) -> Any:
+    def render_POST(self, request: IRequest) -> Any:
         content = request.content
         size = content.seek(0, 2)
         content.seek(0)

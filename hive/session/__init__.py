@@ -41,24 +41,26 @@ writing), in WAL mode with synchronous=NORMAL and one statement per transaction.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import math
-import os
 import re
 import secrets
-import stat
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import quote_from_bytes
 
-if TYPE_CHECKING:
-    import sqlite3
-
-    from hive.server import Request, Site
+from hive.session.stores import (
+    MemoryStore,
+    RedisStore,
+    SessionRecord,
+    SessionStore,
+    SessionStoreError,
+    SQLiteStore,
+    default_session_dir,
+    session_file,
+)
 
 __all__ = [
     "DEFAULT_COOKIE_NAME",
@@ -76,278 +78,48 @@ __all__ = [
 
 log = logging.getLogger("hive.session")
 
+
+class SessionSite(Protocol):
+    """What sessions need of a Site (hive.server.Site)."""
+
+    sessionFactory: Callable[..., Session]
+    sessionCookieName: bytes
+    sessionStore: SessionStore | None
+    _sessions: SiteSessions | None
+
+    def makeSession(self) -> Session: ...
+
+    def getSession(self, uid: bytes) -> Session: ...
+
+
+class SessionRequest(Protocol):
+    """What sessions need of a request (hive.server.Request): its cookies, and the two
+    sessions ``getSession`` may give it (Twisted's attribute names)."""
+
+    sitepath: list[bytes]
+    startedWriting: bool
+    _secureSession: Session | None
+    _insecureSession: Session | None
+
+    @property
+    def site(self) -> SessionSite: ...
+
+    def isSecure(self) -> bool: ...
+
+    def getCookie(self, key: bytes) -> bytes | None: ...
+
+    def addCookie(self, k: bytes | str, v: bytes | str, **kwargs: Any) -> None: ...
+
+
 DEFAULT_COOKIE_NAME: Final = "HIVE_SESSION"
 #: The prefix of the secure session cookie: browsers take such a cookie only with Secure,
 #: Path=/ and no Domain, so neither plain HTTP nor a subdomain can plant one.
 SECURE_PREFIX: Final = b"__Host-"
-FILE_NAME: Final = "sessions.sqlite3"
 
 # What a session id may look like before the store is asked about it: hive's ids are 43
 # characters of token_urlsafe(32); junk and huge values are turned away without a lookup.
 _UID = re.compile(rb"[A-Za-z0-9_\-]{22,128}")
 _COOKIE_SAFE = "!#$&'*+-.^_`|~"  # token characters quote_from_bytes would escape
-
-
-class SessionStoreError(Exception):
-    """The session store cannot be opened; the message is one line."""
-
-
-# -- stores -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """What a store holds for one session: its data as JSON text and when it expires."""
-
-    data: str
-    #: Seconds since the epoch (time.time()).
-    expires_at: float
-
-
-class SessionStore(Protocol):
-    """Where sessions live; every worker (and host) that serves the site opens the same one.
-
-    ``uid`` is the session id as text. Writes with ``create=False`` and ``touch`` change only
-    a session that still exists, so one ended elsewhere (a logout) is not brought back.
-    """
-
-    def get(self, uid: str) -> SessionRecord | None:
-        """The record of ``uid``, expired or not, or None."""
-
-    def save(self, uid: str, data: str, expires_at: float, create: bool = False) -> bool:
-        """Store a new session (``create``) or replace an existing one's data; whether it did."""
-
-    def touch(self, uid: str, expires_at: float) -> bool:
-        """Move an existing session's expiry; whether it exists."""
-
-    def delete(self, uid: str) -> None:
-        """Remove a session, if it is there."""
-
-    def purge_expired(self, now: float) -> int:
-        """Remove every session expired at ``now``; how many (as far as the store knows)."""
-
-
-class MemoryStore:
-    """Sessions in this process's memory: for one process only (tests, an embedded Server).
-
-    A Site without a ``sessionStore`` gets one when it first needs it; ``hive run`` gives
-    every Site a `SQLiteStore` instead.
-    """
-
-    def __init__(self) -> None:
-        self.records: dict[str, SessionRecord] = {}
-
-    def get(self, uid: str) -> SessionRecord | None:
-        return self.records.get(uid)
-
-    def save(self, uid: str, data: str, expires_at: float, create: bool = False) -> bool:
-        if (uid in self.records) == create:
-            return False
-        self.records[uid] = SessionRecord(data, expires_at)
-        return True
-
-    def touch(self, uid: str, expires_at: float) -> bool:
-        record = self.records.get(uid)
-        if record is None:
-            return False
-        self.records[uid] = SessionRecord(record.data, expires_at)
-        return True
-
-    def delete(self, uid: str) -> None:
-        self.records.pop(uid, None)
-
-    def purge_expired(self, now: float) -> int:
-        expired = [uid for uid, record in self.records.items() if record.expires_at <= now]
-        for uid in expired:
-            del self.records[uid]
-        return len(expired)
-
-
-def default_session_dir() -> str:
-    """``$XDG_RUNTIME_DIR/hive``, or ``/tmp/hive-<uid>`` (the control socket's) without one."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "hive")
-    return f"/tmp/hive-{os.geteuid()}"
-
-
-def session_file(directory: str | None) -> str:
-    """The SQLite file of sessions in ``directory`` (None: `default_session_dir`)."""
-    return os.path.join(directory or default_session_dir(), FILE_NAME)
-
-
-_INHERITED: list[Any] = []  # connections a fork brought along, kept from being closed
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS hive_sessions (
-    uid TEXT PRIMARY KEY,
-    data TEXT NOT NULL,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS hive_sessions_expiry ON hive_sessions (expires_at);
-"""
-
-
-class SQLiteStore:
-    """Sessions in a SQLite file that every worker opens: the default store of ``hive run``.
-
-    The file is opened on first use, in the process that uses it (a connection must not
-    cross a fork), made mode 0o600 in a directory made mode 0o700; the default directory
-    must be ours and closed to others. WAL mode lets readers go on while one process
-    writes; each statement is its own short transaction, and one that finds the file
-    locked waits up to ``busy_timeout`` seconds. synchronous=NORMAL: a power cut may lose
-    the last writes, never the file.
-    """
-
-    busy_timeout: float = 5.0
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
-        self._pid = 0
-
-    def _connection(self) -> sqlite3.Connection:
-        db = self._db
-        if db is None or self._pid != os.getpid():
-            if db is not None:
-                # Opened before a fork: never used nor closed here (closing it could
-                # checkpoint and remove the WAL under the process that opened it).
-                _INHERITED.append(db)
-            db = self._db = self._open()
-            self._pid = os.getpid()
-        return db
-
-    def _open(self) -> sqlite3.Connection:
-        import sqlite3  # here, so that processes without sessions never load it
-
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            _make_private_dir(directory, check=directory == default_session_dir())
-            # O_NOFOLLOW: a symlink planted at the path must not lead the sessions elsewhere.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-            db = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise SessionStoreError(f"cannot open the session store {self.path}: {exc}") from exc
-        try:
-            db.execute("PRAGMA synchronous=NORMAL")
-            # Every worker may open the file at once; the busy timeout covers most of the
-            # races, and a changed journal mode can still say "locked" at once: try again.
-            for attempt in range(100):
-                try:
-                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                        if mode != "wal":
-                            log.warning("session store %s: WAL mode unavailable", self.path)
-                    db.executescript(_SCHEMA)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if attempt == 99 or "locked" not in str(exc):
-                        raise
-                    time.sleep(0.01)
-        except sqlite3.Error as exc:
-            db.close()
-            raise SessionStoreError(f"cannot open the session store {self.path}: {exc}") from exc
-        return db
-
-    def get(self, uid: str) -> SessionRecord | None:
-        row = (
-            self._connection()
-            .execute("SELECT data, expires_at FROM hive_sessions WHERE uid = ?", (uid,))
-            .fetchone()
-        )
-        return SessionRecord(row[0], row[1]) if row is not None else None
-
-    def save(self, uid: str, data: str, expires_at: float, create: bool = False) -> bool:
-        if create:
-            sql = "INSERT OR IGNORE INTO hive_sessions (data, expires_at, uid) VALUES (?, ?, ?)"
-        else:
-            sql = "UPDATE hive_sessions SET data = ?, expires_at = ? WHERE uid = ?"
-        return self._connection().execute(sql, (data, expires_at, uid)).rowcount == 1
-
-    def touch(self, uid: str, expires_at: float) -> bool:
-        cursor = self._connection().execute(
-            "UPDATE hive_sessions SET expires_at = ? WHERE uid = ?", (expires_at, uid)
-        )
-        return cursor.rowcount == 1
-
-    def delete(self, uid: str) -> None:
-        self._connection().execute("DELETE FROM hive_sessions WHERE uid = ?", (uid,))
-
-    def purge_expired(self, now: float) -> int:
-        cursor = self._connection().execute(
-            "DELETE FROM hive_sessions WHERE expires_at <= ?", (now,)
-        )
-        return cursor.rowcount
-
-    def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            if self._pid == os.getpid():
-                db.close()
-            else:
-                _INHERITED.append(db)
-
-
-def _make_private_dir(directory: str, *, check: bool) -> None:
-    """Make ``directory`` (mode 0o700) if missing; with ``check``, refuse one that is not
-    ours or that others may write (someone else may have made it first in /tmp)."""
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)  # mkdir's mode went through the umask
-    if not check:
-        return
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise OSError(f"refusing {directory}: not a directory of ours closed to others")
-
-
-class RedisStore:
-    """Sessions in Redis, for sites served from several hosts; Redis expires them itself.
-
-    ``client`` is a ``redis.Redis`` (redis-py 4 or later, Redis 6.2 or later); redis is not
-    a dependency of hive: `from_url` imports it. The calls block the event loop, so keep
-    Redis close (one round trip per lookup and one per save).
-    """
-
-    def __init__(self, client: Any, prefix: str = "hive:session:") -> None:
-        self.client = client
-        self.prefix = prefix
-
-    @classmethod
-    def from_url(cls, url: str, prefix: str = "hive:session:") -> RedisStore:
-        redis = importlib.import_module("redis")
-        return cls(redis.Redis.from_url(url), prefix)
-
-    def get(self, uid: str) -> SessionRecord | None:
-        pipe = self.client.pipeline()
-        pipe.get(self.prefix + uid)
-        pipe.pttl(self.prefix + uid)
-        data, ttl = pipe.execute()
-        if data is None or ttl < 0:  # -2: gone; -1: no expiry, which hive never sets
-            return None
-        text = data.decode("utf-8") if isinstance(data, bytes) else str(data)
-        return SessionRecord(text, time.time() + ttl / 1000)
-
-    def save(self, uid: str, data: str, expires_at: float, create: bool = False) -> bool:
-        done = self.client.set(
-            self.prefix + uid, data, pxat=_millis(expires_at), nx=create, xx=not create
-        )
-        return bool(done)
-
-    def touch(self, uid: str, expires_at: float) -> bool:
-        return bool(self.client.pexpireat(self.prefix + uid, _millis(expires_at)))
-
-    def delete(self, uid: str) -> None:
-        self.client.delete(self.prefix + uid)
-
-    def purge_expired(self, now: float) -> int:
-        return 0  # Redis removes expired keys itself
-
-
-def _millis(when: float) -> int:
-    return max(1, math.ceil(when * 1000))
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -369,7 +141,7 @@ class Session(MutableMapping[str, Any]):
     #: When the session was last used (``touch``), in seconds since the epoch.
     lastModified: float = 0.0
 
-    def __init__(self, site: Site, uid: bytes) -> None:
+    def __init__(self, site: SessionSite, uid: bytes) -> None:
         self._sessions = site_sessions(site)
         self.site = site
         self.uid = uid
@@ -377,7 +149,7 @@ class Session(MutableMapping[str, Any]):
         self._stored: str | None = None  # the data as the store has it; None: not stored
         self._touched = False
         self._expired = False
-        self._request: Request | None = None
+        self._request: SessionRequest | None = None
         self._cookie = b""
         self._secure = False
         self.touch()
@@ -569,7 +341,7 @@ class SiteSessions:
     #: Seconds between sweeps of the store (each started by a session lookup).
     purge_interval: float = 60.0
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: SessionSite) -> None:
         self.site = site
         self.clock: Callable[[], float] = time.time
         self._callbacks: dict[bytes, list[Callable[[], object]]] = {}
@@ -656,7 +428,7 @@ class SiteSessions:
                 log.exception("error in a session expiry callback")
 
 
-def site_sessions(site: Site) -> SiteSessions:
+def site_sessions(site: SessionSite) -> SiteSessions:
     """``site``'s `SiteSessions`, made on first use."""
     sessions = site._sessions
     if sessions is None:
@@ -668,7 +440,7 @@ def site_sessions(site: Site) -> SiteSessions:
 
 
 def request_session(
-    request: Request, sessionInterface: object = None, forceNotSecure: bool = False
+    request: SessionRequest, sessionInterface: object = None, forceNotSecure: bool = False
 ) -> Session:
     """``Request.getSession``: the request's session, found by its cookie or made (and the
     cookie set). A cookie naming no live session gets a new id: ids come only from hive."""
@@ -703,7 +475,7 @@ def request_session(
     return session
 
 
-def save_request_sessions(request: Request) -> None:
+def save_request_sessions(request: SessionRequest) -> None:
     """Save the sessions ``getSession`` gave ``request`` (as its response starts or ends)."""
     for session in (request._insecureSession, request._secureSession):
         if session is not None:
