@@ -1,0 +1,19 @@
+"""hive: a multi-core HTTP application server with Twisted Web's resource model.
+
+The API is the modules without a leading underscore; most carry the name of the Twisted
+module they replace, so a Twisted Web program ports by changing its imports:
+
+- `hive.resource`, `hive.server`, `hive.iweb`: Resource, Site, Request, NOT_DONE_YET and
+  the interfaces (zope.interface) resources and requests provide.
+- `hive.http`, `hive.http_headers`, `hive.error`, `hive.urlpath`, `hive.address`: status
+  codes and dates, Headers, errors, URLPath, addresses.
+- `hive.static`, `hive.util`, `hive.vhost`, `hive.proxy`, `hive.xmlrpc`, `hive.guard`,
+  `hive.session`, `hive.wsgi`: the standard resources, sessions and the WSGI container.
+- `hive.cli`: the ``hive`` command.
+
+The rest is the server's own machinery, free to change between releases: the modules whose
+names start with ``_`` (settings, access log, IPC messages, forms parsing...) and three
+packages: `hive.engine` (the HTTP/1.1 parsers behind one sans-IO seam), `hive.worker`
+(a worker process: connections and the asyncio driver) and `hive.supervisor` (the process
+that binds the sockets and keeps the workers). docs/architecture.md maps them.
+"""

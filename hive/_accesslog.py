@@ -16,12 +16,12 @@ import sys
 import time
 from typing import TextIO
 
+from hive._clock import CLOCK
+
 __all__ = ["AccessLog", "AccessLogError", "combined_line"]
 
 #: `AccessLog.log` writes through once this many characters are buffered.
 BUFFER_LIMIT = 64 * 1024
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # Quoted fields escape control characters, '"', '\' and everything outside ASCII.
 # Unquoted fields (host, user) also escape the space, which would split the field.
@@ -68,7 +68,7 @@ def combined_line(
     request = _request_line(method, uri, version)
     size = "-" if length is None else str(length)
     return (
-        f"{_bare(host)} - {_bare(user or '')} [{_timestamp(when)}] "
+        f"{_bare(host)} - {_bare(user or '')} [{CLOCK.log_stamp(when)}] "
         f'"{request}" {status} {size} "{_quoted(referer)}" "{_quoted(user_agent)}"'
     )
 
@@ -141,25 +141,6 @@ def _bare(value: str) -> str:
     # Characters beyond latin-1 have no single byte to show, so show their UTF-8 bytes.
     raw = value.encode("utf-8", "surrogatepass").decode("latin-1")
     return raw.translate(_BARE_TABLE)
-
-
-# (second, formatted): one tuple, so a reader never pairs a second with another's text.
-_stamp_cache = (-1, "")
-
-
-def _timestamp(when: float) -> str:
-    global _stamp_cache
-    second = int(when)
-    cached_second, stamp = _stamp_cache
-    if second != cached_second:
-        t = time.gmtime(second)
-        # Not strftime("%b"): month names must not follow the locale.
-        stamp = (
-            f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year:04d}:"
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
-        )
-        _stamp_cache = (second, stamp)
-    return stamp
 
 
 class AccessLog:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field, fields
 
 from hive._forwarded import TrustedProxies
-from hive.engine import HeadLimits
+from hive.engine import ENGINES, HeadLimits
 from hive.worker.connection import ConnectionLimits
 
 __all__ = ["Config", "ConfigError", "usable_cores"]
@@ -25,7 +25,7 @@ class ConfigError(ValueError):
     """A setting has a bad value; the message names it."""
 
 
-_ENGINES = ("auto", "h11", "httptools")
+_ENGINES = ("auto", *ENGINES)
 _LOOPS = ("auto", "asyncio", "uvloop")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP token, as hive._forms
 

@@ -207,6 +207,7 @@ class UnauthorizedResource(Resource):
         return self
 
 
+@implementer(IResource)
 class HTTPAuthSessionWrapper:
     """Lets requests through to a resource only with credentials a checker accepts.
 

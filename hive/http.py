@@ -191,22 +191,6 @@ def datetimeToLogString(msSinceEpoch: float | None = None) -> str:
     return f"[{when.tm_mday:02d}/{month}/{when.tm_year:04d}:{clock} +0000]"
 
 
-_last_date: tuple[int, bytes] = (-1, b"")
-
-
-def http_date(now: float) -> bytes:
-    """``datetimeToString(now)``, recomputed only when the whole second changes."""
-    global _last_date
-    second = int(now)
-    cached = _last_date
-    if cached[0] == second:
-        return cached[1]
-    value = datetimeToString(second)
-    # One tuple, so a reader never sees a second paired with another's string.
-    _last_date = (second, value)
-    return value
-
-
 _WEEKDAY_PREFIX: Final = rb"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?"
 _TIME: Final = rb"(\d{1,2}):(\d{2}):(\d{2})"
 _IMF_FIXDATE: Final = re.compile(

@@ -50,8 +50,7 @@ from hive import http
 from hive.address import IPv4Address, IPv6Address
 from hive.http_headers import Headers
 from hive.iweb import IRequest
-from hive.resource import ErrorPage, Resource
-from hive.server import NOT_DONE_YET
+from hive.resource import NOT_DONE_YET, ErrorPage, Resource
 
 __all__ = ["ReverseProxyResource"]
 

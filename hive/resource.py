@@ -19,7 +19,7 @@ import html
 import inspect
 from collections.abc import Awaitable, Iterable
 from types import GeneratorType
-from typing import Any
+from typing import Any, Final
 
 from zope.interface import implementer
 
@@ -28,6 +28,7 @@ from hive.error import UnsupportedMethod
 from hive.iweb import IRequest, IResource
 
 __all__ = [
+    "NOT_DONE_YET",
     "EncodingResourceWrapper",
     "ErrorPage",
     "ForbiddenResource",
@@ -36,6 +37,24 @@ __all__ = [
     "Resource",
     "getChildForRequest",
 ]
+
+
+class _NotDoneYet:
+    """The type of NOT_DONE_YET."""
+
+    _instance: _NotDoneYet | None = None
+
+    def __new__(cls) -> _NotDoneYet:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_DONE_YET"
+
+
+#: Returned by a render method that will answer later through write() and finish().
+NOT_DONE_YET: Final = _NotDoneYet()
 
 
 @implementer(IResource)

@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from hive import http
 from hive._accesslog import AccessLog, combined_line, json_line
+from hive._clock import CLOCK, Clock
 from hive._encoding import GzipEncoderFactory, start_encoder
 from hive._forms import (
     FormError,
@@ -38,11 +39,12 @@ from hive._forms import (
 )
 from hive._forwarded import TrustedProxies
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
-from hive.engine import RequestHead, header_lines, status_line
+from hive.engine import FRAMING_HEADERS, RequestHead, header_lines, status_line
 from hive.error import Error, UnsupportedMethod
 from hive.http_headers import Headers, _checked_names
 from hive.iweb import IRequest, IResource
 from hive.resource import (
+    NOT_DONE_YET,
     ErrorPage,
     Resource,
     allowed_methods,
@@ -71,23 +73,6 @@ version: Final = b"hive"
 
 Address = IPv4Address | IPv6Address | UNIXAddress
 
-
-class _NotDoneYet:
-    """The type of NOT_DONE_YET."""
-
-    _instance: _NotDoneYet | None = None
-
-    def __new__(cls) -> _NotDoneYet:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "NOT_DONE_YET"
-
-
-#: Returned by a render method that will answer later through write() and finish().
-NOT_DONE_YET: Final = _NotDoneYet()
 
 _PROTOCOLS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
 
@@ -685,8 +670,7 @@ class Request:
         headers = site._fixed_headers()
         content_length: int | None = None
         close = False
-        raw = response._raw
-        if b"content-length" in raw or b"connection" in raw or b"transfer-encoding" in raw:
+        if not FRAMING_HEADERS.isdisjoint(response._raw):
             for name, value in response._wire_items():
                 lowered = name.lower()
                 if lowered == b"content-length":
@@ -768,13 +752,15 @@ class Site:
         *,
         server_header: bytes = version,
         access_log: AccessLog | None = None,
+        clock: Clock = CLOCK,
     ) -> None:
         self.resource = resource
         if requestFactory is not None:
             self.requestFactory = requestFactory
         self.server_header = server_header
         self.access_log = access_log
-        self._date_second = -1
+        self.clock = clock
+        self._date = b""
         self._date_headers: list[tuple[bytes, bytes]] = []
         self._date_lines = b""
         self._status_lines: dict[int, tuple[bytes, bytes]] = {}
@@ -818,15 +804,15 @@ class Site:
         return getChildForRequest(self.resource, request)
 
     def _fixed_headers(self) -> list[tuple[bytes, bytes]]:
-        """Server and Date, the headers of every response; the date is made once a second."""
-        now = int(time.time())
-        if now != self._date_second:
-            self._new_second(now)
+        """Server and Date, the headers of every response; made once a second."""
+        date = self.clock.http_date()
+        if date is not self._date:
+            self._new_second(date)
         return self._date_headers[:]
 
-    def _new_second(self, now: int) -> None:
-        self._date_second = now
-        fixed = [(b"Date", http.datetimeToString(now))]
+    def _new_second(self, date: bytes) -> None:
+        self._date = date
+        fixed = [(b"Date", date)]
         if self.server_header:
             fixed.insert(0, (b"Server", self.server_header))
         self._date_headers = fixed
@@ -835,12 +821,11 @@ class Site:
     def _response_head(self, code: int, message: bytes, headers: Headers) -> bytes | None:
         """Status line, Server, Date and ``headers`` as bytes, for `Connection.respond_whole`;
         None if ``headers`` hold framing headers (the connection's to decide)."""
-        raw = headers._raw
-        if b"content-length" in raw or b"connection" in raw or b"transfer-encoding" in raw:
+        if not FRAMING_HEADERS.isdisjoint(headers._raw):
             return None
-        now = int(time.time())
-        if now != self._date_second:
-            self._new_second(now)
+        date = self.clock.http_date()
+        if date is not self._date:
+            self._new_second(date)
         status = self._status_lines.get(code)
         if status is None or status[0] != message:
             status = (message, status_line(code, message))

@@ -40,8 +40,7 @@ from urllib.parse import quote, unquote_to_bytes
 from hive import http
 from hive._encoding import accepts_encoding, add_vary
 from hive.iweb import IRequest
-from hive.resource import ForbiddenResource, NoResource, Resource
-from hive.server import NOT_DONE_YET
+from hive.resource import NOT_DONE_YET, ForbiddenResource, NoResource, Resource
 from hive.util import redirectTo
 
 __all__ = [

@@ -44,10 +44,13 @@ import stat
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor
 from types import TracebackType
-from typing import Any, BinaryIO, Final, NamedTuple
+from typing import Any, BinaryIO, Final, NamedTuple, cast
+
+from zope.interface import implementer
 
 from hive.address import UNIXAddress
 from hive.http_headers import Headers
+from hive.iweb import IRequest, IResource
 from hive.server import NOT_DONE_YET, Request
 from hive.worker.threads import LoopInbox, ThreadPool
 
@@ -98,6 +101,7 @@ def set_default_threads(threads: int) -> None:
     _worker_pool.configure(threads)
 
 
+@implementer(IResource)
 class WSGIResource:
     """A leaf resource that answers every request under it with a WSGI application.
 
@@ -145,9 +149,12 @@ class WSGIResource:
             resource._on_loop = threads == 0
         return resource
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: IRequest) -> Any:
         """Start the application: on the loop, the body if it came whole at once, else a
         coroutine that streams it; in a thread, NOT_DONE_YET (answered when it is done)."""
+        # A container reads the request hive's Site makes (its parsed head, its answer
+        # path), not only what IRequest promises.
+        request = cast(Request, request)
         pool = self._pool
         if pool is None and not self._on_loop:
             pool = _worker_pool.get()
@@ -162,7 +169,7 @@ class WSGIResource:
             inbox = self._inbox = LoopInbox(loop)
         return call.run_in(pool, inbox)
 
-    def getChildWithDefault(self, name: bytes, request: Request) -> Any:
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> Any:
         raise RuntimeError("Cannot get IResource children from WSGIResource")
 
     def putChild(self, path: bytes, child: Any) -> None:

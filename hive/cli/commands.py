@@ -17,7 +17,7 @@ import click
 from hive._config import Config, ConfigError, usable_cores
 from hive._logs import setup_logging
 from hive.cli.status import format_status
-from hive.engine import HeadLimits
+from hive.engine import ENGINES, HeadLimits
 from hive.supervisor.control import ControlError, default_control_path, request
 from hive.supervisor.listeners import (
     ListenerError,
@@ -102,7 +102,7 @@ def _size(text: str) -> int:
 @click.option("--backlog", default=2048, show_default=True, help="Listen queue length.")
 @click.option(
     "--http",
-    type=click.Choice(["auto", "h11", "httptools"]),
+    type=click.Choice(["auto", *ENGINES]),
     default="auto",
     show_default=True,
     help="HTTP engine; auto takes httptools when installed.",

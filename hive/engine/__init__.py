@@ -20,6 +20,7 @@ from typing import Final, Protocol
 
 __all__ = [
     "END",
+    "FRAMING_HEADERS",
     "BodyData",
     "EndOfMessage",
     "Engine",
@@ -38,6 +39,7 @@ __all__ = [
     "header_lines",
     "plan_response",
     "status_line",
+    "usual_framing",
 ]
 
 
@@ -163,6 +165,9 @@ class EngineFactory(Protocol):
 
 _NO_BODY_STATUS = frozenset({204, 304})
 
+#: Headers that frame a message: `plan_response` decides them, an application may not.
+FRAMING_HEADERS: Final = frozenset({b"content-length", b"connection", b"transfer-encoding"})
+
 
 def plan_response(
     head: RequestHead,
@@ -202,6 +207,28 @@ def plan_response(
     elif head.http_version == b"1.0":
         headers.append((b"Connection", b"keep-alive"))
     return ResponsePlan(status, reason, headers, body_allowed, chunked, content_length, keep_alive)
+
+
+def usual_framing(head: RequestHead, status: int, *, closing: bool = False) -> bool:
+    """Whether `plan_response`, given a Content-Length, would add it and nothing else.
+
+    That is the usual exchange: HTTP/1.1 kept alive by both sides, not HEAD, a status with
+    a body.  A caller that knows this may frame the response itself (Content-Length, no
+    Connection header) without building a plan: `Connection.respond_whole` does.
+    tests/unit/test_engine.py checks this against `plan_response` for every combination.
+    """
+    return (
+        head.keep_alive
+        and not closing
+        and head.http_version == b"1.1"
+        and head.method != b"HEAD"
+        and status >= 200
+        and status not in _NO_BODY_STATUS
+    )
+
+
+#: Every engine hive has: h11 (pure Python, the reference) and httptools (llhttp, in C).
+ENGINES: Final = ("h11", "httptools")
 
 
 def available_engines() -> list[str]:

@@ -45,6 +45,7 @@ from hive.engine import (
     RequestHead,
     ResponsePlan,
     plan_response,
+    usual_framing,
 )
 from hive.http import RESPONSES
 
@@ -494,7 +495,7 @@ class Connection:
     ) -> ResponsePlan:
         head = self._head
         assert head is not None and self._plan is None
-        closing = close or self._closing or (self._peer_eof and not self._pending)
+        closing = close or self._server_closes()
         if self._sink is not None:
             # Answered before the body is in: drop a short rest, or close rather than read
             # a long one (or one the client still waits for 100 Continue to send).
@@ -559,17 +560,10 @@ class Connection:
         request = self._head
         if (
             request is None
-            or not request.keep_alive
-            or request.http_version != b"1.1"
-            or request.method == b"HEAD"
-            or status < 200
-            or status == 204
-            or status == 304
-            or self._closing
-            or self._peer_eof
-            or self._sink is not None
             or self._wait is not _Wait.EXCHANGE
             or self._plan is not None
+            or self._sink is not None
+            or not usual_framing(request, status, closing=self._server_closes())
         ):
             return False
         if len(body) <= _JOIN_LIMIT:
@@ -673,6 +667,11 @@ class Connection:
             return False
         sink.fail(ConnectionLost(reason))
         return True
+
+    def _server_closes(self) -> bool:
+        """Whether this connection ends after the response under way, whatever it says:
+        draining, or the client closed its side and sent nothing more."""
+        return self._closing or (self._peer_eof and not self._pending)
 
     def _exchange_deadline(self, now: float) -> float:
         """While an exchange is under way: body bytes are due if a streamed body is read."""

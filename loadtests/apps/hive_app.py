@@ -6,6 +6,7 @@ hive run loadtests.apps.hive_app:root --workers 1 --no-access-log
 from __future__ import annotations
 
 from hive.resource import Resource
+from hive.iweb import IRequest
 from hive.server import Request
 from hive.static import File
 from hive.wsgi import WSGIResource
@@ -32,7 +33,7 @@ class Level(Resource):
         super().__init__()
         self.depth = depth
 
-    def getChild(self, path: bytes, request: Request) -> Resource:
+    def getChild(self, path: bytes, request: IRequest) -> Resource:
         return Level(self.depth + 1)
 
     def render_GET(self, request: Request) -> bytes:

@@ -288,10 +288,8 @@ def status_of(response: bytes) -> int:
     return int(line.split()[1])
 
 
-@pytest.fixture(scope="module", params=["httptools", "h11"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[HiveProcess]:
+@pytest.fixture(scope="module")
+def server(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HiveProcess]:
     app_dir: Path = tmp_path_factory.mktemp("hostile")
     static = app_dir / "static"
     static.mkdir()
@@ -308,7 +306,7 @@ def server(
             "--app-dir",
             str(app_dir),
             "--http",
-            request.param,
+            engine,
             "--no-access-log",
             "--max-body-size",
             "1000000",

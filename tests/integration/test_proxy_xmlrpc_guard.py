@@ -17,6 +17,7 @@ import time
 import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -60,7 +61,8 @@ def standard() -> Iterator[HiveProcess]:
     server.stop()
 
 
-def rpc(server: HiveProcess) -> xmlrpc.client.ServerProxy:
+def rpc(server: HiveProcess) -> Any:
+    """The standard library's client (its results are typed as any XML-RPC value)."""
     return xmlrpc.client.ServerProxy(f"{server.url}/RPC2", allow_none=True, use_datetime=True)
 
 

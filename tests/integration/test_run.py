@@ -20,7 +20,6 @@ import pytest
 
 from tests.integration.conftest import ROOT, HiveProcess, raw_exchange
 
-ENGINES = ["h11", "httptools"]
 EXAMPLE = "examples.site:root"
 
 
@@ -28,10 +27,10 @@ def connect(server: HiveProcess, timeout: float = 10.0) -> http.client.HTTPConne
     return http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
 
 
-@pytest.fixture(params=ENGINES)
-def example(request: pytest.FixtureRequest, hive_run: Any) -> HiveProcess:
-    """The example site on a free port, with the engine of the parameter."""
-    return hive_run(EXAMPLE, "--bind", "127.0.0.1:0", "--http", request.param)  # type: ignore[no-any-return]
+@pytest.fixture
+def example(engine: str, hive_run: Any) -> HiveProcess:
+    """The example site on a free port, with each engine."""
+    return hive_run(EXAMPLE, "--bind", "127.0.0.1:0", "--http", engine)  # type: ignore[no-any-return]
 
 
 def test_example_site_pages(example: HiveProcess) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import stat
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+from hive.session import SQLiteStore
 from tests.integration.conftest import HiveProcess
 
 APP = """
@@ -148,3 +150,21 @@ def test_an_expired_session_is_replaced(hive_run: Any, tmp_path: Path) -> None:
     assert answer["visits"] == 1
     assert answer["uid"] != first["uid"]
     assert client.cookies == {"HIVE_SESSION": answer["uid"]}
+
+
+def test_sqlite_store_reopens_after_a_fork(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "sessions.sqlite3"))
+    store.save("parent", "{}", time.time() + 60, create=True)
+    pid = os.fork()
+    if pid == 0:  # the child: a worker forked with the store already open
+        ok = False
+        try:
+            ok = store.get("parent") is not None and store._db is not None
+            ok = ok and store.save("child", "{}", time.time() + 60, create=True)
+            store.close()
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get("child") is not None  # the parent's connection still works
+    store.close()

@@ -25,7 +25,6 @@ from tests.integration.conftest import ROOT, HiveProcess, raw_exchange
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
 MIB = 1024 * 1024
 CSS = b"body { color: #333; margin: 0 auto; }\n" * 200
-ENGINES = ["h11", "httptools"]
 LOOPS = ["asyncio", "uvloop"]
 
 
@@ -50,11 +49,11 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(params=ENGINES)
-def served(request: pytest.FixtureRequest, hive_run: Any, tree: Path) -> HiveProcess:
-    """``hive run --path root`` with the engine of the parameter."""
+@pytest.fixture
+def served(engine: str, hive_run: Any, tree: Path) -> HiveProcess:
+    """``hive run --path root`` with each engine."""
     return hive_run(  # type: ignore[no-any-return]
-        "--path", str(tree), "--bind", "127.0.0.1:0", "--http", request.param, "--no-access-log"
+        "--path", str(tree), "--bind", "127.0.0.1:0", "--http", engine, "--no-access-log"
     )
 
 
@@ -135,7 +134,6 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_hostile_paths(hive_run: Any, tree: Path, engine: str) -> None:
     assert len(HOSTILE) >= 30
     server = hive_run("--path", str(tree), "--bind", "127.0.0.1:0", "--http", engine)

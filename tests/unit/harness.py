@@ -12,6 +12,7 @@ from typing import Any
 
 from hive.address import IPv4Address
 from hive.engine import HeadLimits, get_engine
+from hive.iweb import IResource
 from hive.resource import Resource
 from hive.server import NOT_DONE_YET, Request, Site
 from hive.worker.connection import Connection, ConnectionLimits
@@ -73,11 +74,11 @@ class Response:
 
 
 class Harness:
-    """One connection to ``root`` (a Resource or a Site)."""
+    """One connection to ``root`` (a resource or a Site)."""
 
     def __init__(
         self,
-        root: Resource | Site,
+        root: IResource | Site,
         *,
         engine: str = "h11",
         limits: ConnectionLimits | None = None,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import socket
@@ -57,34 +56,6 @@ def test_addresses_are_frozen_and_hashable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         address.port = 2  # type: ignore[misc]
     assert len({address, IPv4Address("TCP", "10.0.0.1", 1)}) == 1
-
-
-def test_real_asyncio_peer_and_sock_names() -> None:
-    async def exchange() -> tuple[object, object, object, int]:
-        accepted: asyncio.Future[tuple[object, object]] = asyncio.get_running_loop().create_future()
-
-        def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            accepted.set_result(
-                (writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
-            )
-            writer.close()
-
-        server = await asyncio.start_server(on_client, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        peer, sock = await accepted
-        client_sock = writer.get_extra_info("sockname")
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
-        return peer, sock, client_sock, port
-
-    peer, sock, client_sock, port = asyncio.run(exchange())
-    assert address_from_sockaddr(socket.AF_INET, sock) == IPv4Address("TCP", "127.0.0.1", port)
-    assert address_from_sockaddr(socket.AF_INET, peer) == address_from_sockaddr(
-        socket.AF_INET, client_sock
-    )
 
 
 def test_real_unix_socket_names() -> None:

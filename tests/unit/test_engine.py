@@ -15,14 +15,14 @@ from hive.engine import (
     RequestHead,
     get_engine,
     plan_response,
+    usual_framing,
 )
 
-ENGINES = ["h11", "httptools"]
 
-
-@pytest.fixture(params=ENGINES)
-def engine_name(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture
+def engine_name(engine: str) -> str:
+    """The engine's name (``engine`` is what the tests here call an engine object)."""
+    return engine
 
 
 def make(name: str, **limits: int) -> Engine:
@@ -363,3 +363,27 @@ def test_request_target_forms_and_host(engine_name: str, raw: bytes, status: int
         assert both_ways(engine_name, raw)[-1] is END
     else:
         assert error_of(engine_name, raw) == status
+
+
+# -- the usual framing: the short cut's predicate against plan_response ---------------------
+
+
+@pytest.mark.parametrize("method", [b"GET", b"HEAD", b"POST"])
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+@pytest.mark.parametrize("status", [100, 101, 199, 200, 201, 204, 206, 301, 304, 404, 500])
+@pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.parametrize("closing", [True, False])
+def test_usual_framing_is_what_plan_response_decides(
+    method: bytes, version: bytes, status: int, keep_alive: bool, closing: bool
+) -> None:
+    """usual_framing says yes exactly when the plan is Content-Length alone, kept alive."""
+    head = RequestHead(method, b"/", version, [], keep_alive, False, 0)
+    headers = [(b"Content-Type", b"text/plain")]
+    plan = plan_response(head, status, b"X", list(headers), 10, closing=closing)
+    plain = (
+        plan.keep_alive
+        and plan.body_allowed
+        and not plan.chunked
+        and plan.headers == [*headers, (b"Content-Length", b"10")]
+    )
+    assert usual_framing(head, status, closing=closing) == plain

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from hive.engine import (
     END,
+    ENGINES,
     BodyData,
     Event,
     HeadLimits,
@@ -25,8 +26,6 @@ from hive.engine import (
     get_engine,
     plan_response,
 )
-
-ENGINES = ["h11", "httptools"]
 
 fuzz = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

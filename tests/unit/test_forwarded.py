@@ -38,7 +38,7 @@ class Where(Resource):
 
     def render_GET(self, request: Request) -> bytes:
         return b"%s %d %s" % (
-            request.getClientAddress().host.encode(),
+            request.getClientIP().encode(),  # type: ignore[union-attr]
             request.isSecure(),
             request.prePathURL(),
         )

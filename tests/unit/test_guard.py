@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 from typing import Any
 
 import pytest
@@ -155,13 +156,13 @@ def test_async_checker() -> None:
 
 def test_comparison_is_timing_safe(monkeypatch: pytest.MonkeyPatch) -> None:
     compared: list[tuple[int, int]] = []
-    real = guard.hmac.compare_digest
+    real = hmac.compare_digest
 
     def counting(a: bytes, b: bytes) -> bool:
         compared.append((len(a), len(b)))
-        return real(a, b)
+        return bool(real(a, b))
 
-    monkeypatch.setattr(guard.hmac, "compare_digest", counting)
+    monkeypatch.setattr(hmac, "compare_digest", counting)
     db = InMemoryUsernamePasswordDatabaseDontUse(alice="wonderland")
     assert db.check(b"alice", b"wonderland")
     assert not db.check(b"alice", b"short")

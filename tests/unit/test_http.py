@@ -167,11 +167,3 @@ def test_rfc850_two_digit_year_follows_rfc9110() -> None:
 def test_string_to_datetime_refuses_garbage(garbage: bytes | str) -> None:
     with pytest.raises(ValueError):
         http.stringToDatetime(garbage)
-
-
-def test_http_date_caches_per_second() -> None:
-    first = http.http_date(IMF_SECONDS + 0.1)
-    assert first == IMF
-    assert http.http_date(IMF_SECONDS + 0.9) is first
-    assert http.http_date(IMF_SECONDS + 1) == b"Sun, 06 Nov 1994 08:49:38 GMT"
-    assert http.http_date(IMF_SECONDS) == IMF

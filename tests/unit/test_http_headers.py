@@ -19,7 +19,7 @@ def test_names_are_case_insensitive() -> None:
 
 
 def test_constructor_takes_mapping_of_bytes_and_str() -> None:
-    headers = Headers({b"X-A": [b"1", b"2"], "X-B": ["three"]})
+    headers = Headers({b"X-A": [b"1", b"2"], "X-B": ["three"]})  # type: ignore[arg-type]
     assert headers.getRawHeaders(b"x-a") == [b"1", b"2"]
     assert headers.getRawHeaders(b"x-b") == [b"three"]
 

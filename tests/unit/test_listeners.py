@@ -121,61 +121,6 @@ def test_listener_error_is_a_value_error() -> None:
 # -- TCP ------------------------------------------------------------------------------------
 
 
-def test_bind_ipv4_port_zero_reports_real_port(sockets: list[socket.socket]) -> None:
-    sock = bind_socket(parse_bind("127.0.0.1:0"), backlog=16)
-    sockets.append(sock)
-    port = sock.getsockname()[1]
-    assert port > 0
-    assert socket_address(sock) == f"127.0.0.1:{port}"
-    assert url_for(sock) == f"http://127.0.0.1:{port}"
-    assert sock.getblocking() is False
-    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
-    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) != 0
-
-
-def test_bound_socket_accepts_connections(sockets: list[socket.socket]) -> None:
-    server = bind_socket(parse_bind("127.0.0.1:0"), backlog=16)
-    sockets.append(server)
-    client = socket.create_connection(server.getsockname(), timeout=5)
-    sockets.append(client)
-    server.settimeout(5)
-    connection, _ = server.accept()
-    sockets.append(connection)
-    client.sendall(b"ping")
-    assert connection.recv(4) == b"ping"
-
-
-@needs_ipv6
-def test_bind_ipv6_port_zero(sockets: list[socket.socket]) -> None:
-    sock = bind_socket(parse_bind("[::1]:0"), backlog=16)
-    sockets.append(sock)
-    port = sock.getsockname()[1]
-    assert sock.family == socket.AF_INET6
-    assert socket_address(sock) == f"[::1]:{port}"
-    assert url_for(sock) == f"http://[::1]:{port}"
-    assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
-
-
-def test_second_bind_to_same_port_is_in_use(sockets: list[socket.socket]) -> None:
-    first = bind_socket(parse_bind("127.0.0.1:0"), backlog=16)
-    sockets.append(first)
-    port = first.getsockname()[1]
-    with pytest.raises(ListenerError) as info:
-        sockets.append(bind_socket(parse_bind(f"127.0.0.1:{port}"), backlog=16))
-    assert str(info.value) == f"cannot listen on 127.0.0.1:{port}: address already in use"
-
-
-@needs_reuse_port
-def test_reuse_port_lets_two_sockets_share_a_port(sockets: list[socket.socket]) -> None:
-    first = bind_socket(parse_bind("127.0.0.1:0"), backlog=16, reuse_port=True)
-    sockets.append(first)
-    port = first.getsockname()[1]
-    second = bind_socket(parse_bind(f"127.0.0.1:{port}"), backlog=16, reuse_port=True)
-    sockets.append(second)
-    assert socket_address(second) == f"127.0.0.1:{port}"
-    assert second.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) != 0
-
-
 def test_reuse_port_unavailable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(socket, "SO_REUSEPORT", raising=False)
     with pytest.raises(ListenerError, match="SO_REUSEPORT is not available"):

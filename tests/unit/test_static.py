@@ -149,7 +149,7 @@ def test_mime_files_given_win(tmp_path: Path) -> None:
 
 def test_file_mounted_on_a_single_file(tree: Path) -> None:
     top = Resource()
-    top.putChild(b"hello", File(tree / "hello.txt"))  # type: ignore[arg-type]
+    top.putChild(b"hello", File(tree / "hello.txt"))
     assert get(top, "/hello").body == b"hello, world\n"
     assert get(top, "/hello/more").status == 404
 
@@ -407,9 +407,8 @@ def parts_of(response: Response) -> list[tuple[str, bytes]]:
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + response.body
     )
     assert message.is_multipart()
-    return [
-        (part["Content-Range"], part.get_payload(decode=True)) for part in message.get_payload()
-    ]
+    parts: list[email.message.Message] = message.get_payload()  # type: ignore[assignment]
+    return [(part["Content-Range"], part.get_payload(decode=True)) for part in parts]  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ def test_a_workers_last_message_is_read_before_its_exit() -> None:
     runtime.channels = {}
     runtime.selector = selectors.DefaultSelector()
     seen: list[sv.Event] = []
-    runtime._dispatch = seen.append  # type: ignore[method-assign]
+    runtime._dispatch = seen.append  # type: ignore[method-assign, assignment]
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
     pid = os.fork()
