@@ -209,7 +209,7 @@ def plan_response(
     return ResponsePlan(status, reason, headers, body_allowed, chunked, content_length, keep_alive)
 
 
-def usual_framing(head: RequestHead, status: int, *, closing: bool = False) -> bool:
+def usual_framing(head: RequestHead, status: int, closing: bool) -> bool:
     """Whether `plan_response`, given a Content-Length, would add it and nothing else.
 
     That is the usual exchange: HTTP/1.1 kept alive by both sides, not HEAD, a status with

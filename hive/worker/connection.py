@@ -563,7 +563,7 @@ class Connection:
             or self._wait is not _Wait.EXCHANGE
             or self._plan is not None
             or self._sink is not None
-            or not usual_framing(request, status, closing=self._server_closes())
+            or not usual_framing(request, status, self._server_closes())
         ):
             return False
         if len(body) <= _JOIN_LIMIT:

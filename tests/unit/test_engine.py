@@ -386,4 +386,4 @@ def test_usual_framing_is_what_plan_response_decides(
         and not plan.chunked
         and plan.headers == [*headers, (b"Content-Length", b"10")]
     )
-    assert usual_framing(head, status, closing=closing) == plain
+    assert usual_framing(head, status, closing) == plain
