@@ -37,7 +37,7 @@ from hive._forms import (
     parse_form,
     parse_query,
 )
-from hive._forwarded import TrustedProxies
+from hive._forwarded import TrustedProxies, forwarded_hops, split_host, x_forwarded_hops
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.engine import FRAMING_HEADERS, RequestHead, header_lines, status_line
 from hive.error import Error, UnsupportedMethod
@@ -141,17 +141,35 @@ class Request:
         self._request_headers = value
 
     def _apply_forwarded(self, proxies: TrustedProxies) -> None:
+        """Take the client, scheme, host and path prefix from a trusted proxy's headers
+        (hive._forwarded: Forwarded, else X-Forwarded-For/-Proto/-Host/-Prefix)."""
         peer = self.client
         # A unix socket has no peer address: only a proxy on this host can connect to it.
         peer_host = "127.0.0.1" if isinstance(peer, UNIXAddress) else peer.host
-        headers = self.requestHeaders
-        host = proxies.client(peer_host, headers.getRawHeaders(b"x-forwarded-for"))
-        if host != peer_host:
+        raw = self.requestHeaders.getRawHeaders
+        standard = raw(b"forwarded")
+        if standard:
+            hops = forwarded_hops(standard)
+        else:
+            hops = x_forwarded_hops(
+                raw(b"x-forwarded-for"),
+                raw(b"x-forwarded-proto"),
+                raw(b"x-forwarded-host"),
+                raw(b"x-forwarded-prefix"),
+            )
+        origin = proxies.origin(peer_host, hops)
+        if origin.client != peer_host:
             port = 0 if isinstance(peer, UNIXAddress) else peer.port
-            self.client = (IPv6Address if ":" in host else IPv4Address)("TCP", host, port)
-        scheme = proxies.scheme(peer_host, headers.getRawHeaders(b"x-forwarded-proto"))
-        if scheme is not None:
-            self._forced_secure = scheme == "https"
+            self.client = _address(origin.client, port)
+        if origin.scheme is not None:
+            self._forced_secure = origin.scheme == "https"
+        if origin.host is not None:
+            hostname, host_port = split_host(origin.host)
+            self.requestHeaders.setRawHeaders(b"host", [origin.host.encode("latin-1")])
+            self.host = _address(hostname, host_port or (443 if self.isSecure() else 80))
+        if origin.prefix is not None:
+            # The site is served under the prefix: the tree's root is there.
+            self.prepath = [unquote_to_bytes(part) for part in origin.prefix[1:].split("/")]
 
     # -- request data ----------------------------------------------------------------------
 
@@ -878,3 +896,8 @@ def split_target(target: bytes) -> tuple[bytes, bytes, list[bytes]]:
     if b"%" in target:
         segments = [unquote_to_bytes(segment) for segment in segments]
     return target, query, segments
+
+
+def _address(host: str, port: int) -> IPv4Address | IPv6Address:
+    """The address object for ``host`` (an IP address, or a name a proxy passed on)."""
+    return (IPv6Address if ":" in host else IPv4Address)("TCP", host, port)
