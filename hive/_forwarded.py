@@ -163,11 +163,14 @@ def x_forwarded_hops(
         for hop in value.split(b",")
         if hop.strip()
     ]
-    if not addresses:
-        return []
     said_proto = _proto(_last(proto)) if proto else None
     said_host = _host(_last(host).decode("latin-1")) if host else None
     said_prefix = _prefix(_last(prefix).decode("latin-1")) if prefix else None
+    if not addresses:
+        # A proxy that sends only -Proto (or -Host, -Prefix): the peer is the client.
+        if proto or host or prefix:
+            return [Hop(None, said_proto, said_host, said_prefix)]
+        return []
     return [
         Hop(_node_address(address), said_proto, said_host, said_prefix) for address in addresses
     ]

@@ -183,3 +183,9 @@ def test_forwarded_wins_over_x_forwarded() -> None:
 def test_untrusted_forwarded_host_is_ignored() -> None:
     body = proxied({"Forwarded": "for=1.2.3.4;host=evil.example"}, trusted="10.0.0.0/8")
     assert body.startswith(b"192.0.2.7 0 example.com 8080 http://example.com:8080/page")
+
+
+def test_x_forwarded_proto_alone_is_believed_from_a_trusted_peer() -> None:
+    hops = x_forwarded_hops(None, [b"https"], None, None)
+    assert TrustedProxies(["10.0.0.0/8"]).origin("10.0.0.1", hops) == Origin("10.0.0.1", "https")
+    assert x_forwarded_hops(None, None, None, None) == []
