@@ -7,10 +7,11 @@ Host header names the upstream (``host:port``, the port left out when it is 80).
 Where Twisted opens a new connection per request, reads the whole response into memory
 and answers 501 when it cannot connect, hive:
 
-- keeps a pool of keep-alive connections per upstream (host, port) in each worker; a
-  connection goes back to the pool only after a complete response, at most ``pool_size``
-  wait there, and one idle for ``idle_timeout`` seconds, closed by the upstream, or sent
-  bytes nobody asked for is closed.  Keep ``idle_timeout`` below the upstream's own
+- keeps a pool of keep-alive connections per upstream (host, port) in each worker
+  (`hive.httpclient`, shared with `hive.xmlrpc.Proxy`); a connection goes back to the
+  pool only after a complete response, at most ``pool_size`` wait there, and one idle
+  for ``idle_timeout`` seconds, closed by the upstream, or sent bytes nobody asked for
+  is closed.  Keep ``idle_timeout`` below the upstream's own
   keep-alive timeout.  A request that fails on a reused connection before any byte of
   the answer came back is retried once on a new connection if its method is idempotent;
 - streams the response to the client as it arrives, reading from the upstream only as
@@ -40,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import quote_from_bytes
 
@@ -49,15 +49,13 @@ import h11
 from hive import http
 from hive.address import IPv4Address, IPv6Address
 from hive.http_headers import Headers
+from hive.httpclient import ClosedEarly, Connection, Pool, pool_for
 from hive.iweb import IRequest
 from hive.resource import NOT_DONE_YET, ErrorPage, Resource
 
 __all__ = ["ReverseProxyResource"]
 
 log = logging.getLogger("hive.proxy")
-
-#: Bytes read from the upstream, or from the request body, at a time.
-CHUNK: Final = 64 * 1024
 
 _HOP_BY_HOP: Final = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
@@ -199,7 +197,7 @@ class ReverseProxyResource(Resource):
             # hive accepted the request, but h11 will not write it out (a target with
             # bytes h11 refuses, say).
             return self._error_page(request, http.BAD_REQUEST, f"cannot forward: {exc}")
-        pool = _pool_for(self.host, self.port)
+        pool = pool_for(self.host, self.port)
         attempts = 2 if method in _IDEMPOTENT else 1
         for attempt in range(attempts):
             try:
@@ -211,9 +209,11 @@ class ReverseProxyResource(Resource):
             except OSError as exc:
                 return self._gateway_error(request, http.BAD_GATEWAY, f"cannot connect: {exc}")
             try:
-                response = await self._exchange(conn, upstream, content)
+                response = await conn.exchange(
+                    upstream, content, self.read_timeout, self.max_response_head
+                )
                 break
-            except _ClosedEarly as exc:
+            except ClosedEarly as exc:
                 conn.abort()
                 if reused and attempt + 1 < attempts:
                     continue  # a kept-alive connection the upstream had just closed
@@ -235,55 +235,12 @@ class ReverseProxyResource(Resource):
             conn.abort()
             raise
 
-    async def _exchange(
-        self, conn: _Connection, upstream: h11.Request, content: Any
-    ) -> h11.Response:
-        """Send the request and its body; return the response head."""
-        parser = conn.parser
-        writer = conn.writer
-        timeout = self.read_timeout
-        content.seek(0)  # from the start again on a retry
-        writer.write(parser.send(upstream))
-        try:
-            while chunk := content.read(CHUNK):
-                writer.write(parser.send(h11.Data(data=chunk)))
-                async with asyncio.timeout(timeout):
-                    await writer.drain()
-            writer.write(parser.send(h11.EndOfMessage()))
-            async with asyncio.timeout(timeout):
-                await writer.drain()
-        except ConnectionError:
-            # The upstream may have answered early (413) and closed: read what it said.
-            pass
-        received = 0
-        while True:
-            event = parser.next_event()
-            if event is h11.NEED_DATA:
-                try:
-                    data = await conn.read(timeout)
-                except ConnectionError as exc:
-                    if received:
-                        raise
-                    raise _ClosedEarly(f"connection lost before a response: {exc}") from None
-                if not data and not received:
-                    raise _ClosedEarly("the upstream closed the connection without a response")
-                received += len(data)
-                parser.receive_data(data)
-            elif type(event) is h11.Response:
-                # h11 bounds only a head still incomplete; one that came whole is measured.
-                size = sum(len(name) + len(value) + 4 for name, value in event.headers)
-                if size > self.max_response_head:
-                    raise h11.RemoteProtocolError(f"response head of {size} bytes")
-                return event
-            elif type(event) is not h11.InformationalResponse:
-                raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}")
-
     async def _stream(
         self,
         request: IRequest,
-        conn: _Connection,
+        conn: Connection,
         response: h11.Response,
-        pool: _Pool,
+        pool: Pool,
         finished: asyncio.Future[None],
     ) -> Any:
         """Copy the response to the client, reading only as fast as the client reads."""
@@ -345,7 +302,7 @@ class ReverseProxyResource(Resource):
         brief = http.RESPONSES[status].decode("ascii")
         return ErrorPage(status, brief, detail).render(request)
 
-    def _broken(self, request: IRequest, conn: _Connection, reason: str) -> Any:
+    def _broken(self, request: IRequest, conn: Connection, reason: str) -> Any:
         """The upstream failed mid-response: a 502 if nothing was sent, else cut the client."""
         conn.abort()
         if not request.startedWriting:
@@ -360,148 +317,6 @@ class _UpstreamFailed(Exception):
     """The upstream server failed after the response had begun."""
 
 
-class _ClosedEarly(Exception):
-    """The connection ended before any byte of a response: safe to retry if idempotent."""
-
-
 def _cancel_if_failed(future: asyncio.Future[None], task: asyncio.Task[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         task.cancel()
-
-
-# -- the connection pool ----------------------------------------------------------------------
-
-
-class _Protocol(asyncio.StreamReaderProtocol):
-    """A stream protocol that reports anything happening while its connection is idle."""
-
-    on_idle_event: Callable[[], None] | None = None
-    #: Bytes received, to tell whether any wait unread in the stream.
-    received = 0
-
-    def data_received(self, data: bytes) -> None:
-        self.received += len(data)
-        if self.on_idle_event is not None:
-            self.on_idle_event()  # bytes nobody asked for: the connection is unusable
-        super().data_received(data)
-
-    def eof_received(self) -> bool | None:
-        if self.on_idle_event is not None:
-            self.on_idle_event()
-        return super().eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.on_idle_event is not None:
-            self.on_idle_event()
-        super().connection_lost(exc)
-
-
-class _Connection:
-    """One upstream connection: asyncio streams and the h11 client state."""
-
-    __slots__ = ("consumed", "expiry", "parser", "protocol", "reader", "writer")
-
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        protocol: _Protocol,
-        max_head: int,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.protocol = protocol
-        self.parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head)
-        self.expiry: asyncio.TimerHandle | None = None
-        self.consumed = 0
-
-    async def read(self, timeout: float) -> bytes:
-        """Up to CHUNK bytes; b"" at the end; TimeoutError after ``timeout`` seconds."""
-        async with asyncio.timeout(timeout):
-            data = await self.reader.read(CHUNK)
-        self.consumed += len(data)
-        return data
-
-    def reusable(self) -> bool:
-        """Whether the exchange ended cleanly with nothing left over, so another may follow."""
-        parser = self.parser
-        return (
-            parser.our_state is h11.DONE
-            and parser.their_state is h11.DONE
-            and parser.trailing_data == (b"", False)
-            and self.protocol.received == self.consumed
-            and not self.reader.at_eof()
-            and not self.writer.is_closing()
-        )
-
-    def close(self) -> None:
-        self.writer.close()
-
-    def abort(self) -> None:
-        self.writer.transport.abort()
-
-
-class _Pool:
-    """Idle keep-alive connections to one upstream, most recently used first."""
-
-    def __init__(self, host: str, port: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.host = host
-        self.port = port
-        self.loop = loop
-        self.idle: list[_Connection] = []
-        #: Connections opened, for tests and stats.
-        self.opened = 0
-
-    async def acquire(self, fresh: bool, timeout: float, max_head: int) -> tuple[_Connection, bool]:
-        """A connection and whether it was reused; ``fresh`` skips the idle ones."""
-        if not fresh and self.idle:
-            conn = self.idle.pop()
-            self._take(conn)
-            return conn, True
-        loop = self.loop
-        reader = asyncio.StreamReader(limit=CHUNK, loop=loop)
-        protocol = _Protocol(reader, loop=loop)
-        async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(lambda: protocol, self.host, self.port)
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        self.opened += 1
-        return _Connection(reader, writer, protocol, max_head), False
-
-    def release(self, conn: _Connection, size: int, timeout: float) -> None:
-        """Keep a connection that has just completed a response for the next request."""
-        if size <= 0 or conn.writer.is_closing():
-            conn.close()
-            return
-        while len(self.idle) >= size:
-            oldest = self.idle.pop(0)
-            self._take(oldest)
-            oldest.close()
-        conn.protocol.on_idle_event = lambda: self._discard(conn)
-        conn.expiry = self.loop.call_later(timeout, self._discard, conn)
-        self.idle.append(conn)
-
-    def _take(self, conn: _Connection) -> None:
-        conn.protocol.on_idle_event = None
-        if conn.expiry is not None:
-            conn.expiry.cancel()
-            conn.expiry = None
-
-    def _discard(self, conn: _Connection) -> None:
-        """An idle connection timed out, was closed by the upstream, or got stray bytes."""
-        if conn in self.idle:
-            self.idle.remove(conn)
-        self._take(conn)
-        conn.abort()
-
-
-#: One pool per upstream in this process (each worker has its own).
-_pools: dict[tuple[str, int], _Pool] = {}
-
-
-def _pool_for(host: str, port: int) -> _Pool:
-    loop = asyncio.get_running_loop()
-    pool = _pools.get((host, port))
-    if pool is None or pool.loop is not loop:
-        # A new event loop (a test's): the old loop's connections died with it.
-        pool = _pools[host, port] = _Pool(host, port, loop)
-    return pool

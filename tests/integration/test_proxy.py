@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hive import proxy
+from hive import httpclient
 from hive.proxy import ReverseProxyResource
 from hive.resource import Resource
 from tests.unit.harness import Harness, Response
@@ -24,9 +24,8 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
             await test()
         finally:
             # Close what this loop's pools hold, so no transport outlives its loop.
-            for pool in list(proxy._pools.values()):
-                for conn in list(pool.idle):
-                    pool._discard(conn)
+            for pool in list(httpclient._pools.values()):
+                pool.close()
             await asyncio.sleep(0)
 
     asyncio.run(main())
@@ -64,8 +63,8 @@ async def fetch(h: Harness, target: str = "/p/x", method: str = "GET", **kw: Any
     return h.response(method)
 
 
-def pool_for(port: int) -> proxy._Pool:
-    return proxy._pools["127.0.0.1", port]
+def pool_for(port: int) -> httpclient.Pool:
+    return httpclient._pools["127.0.0.1", port, None]
 
 
 # -- what is sent upstream ---------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
+import gzip
 import logging
 import xmlrpc.client
 from typing import Any
@@ -12,7 +14,16 @@ import pytest
 
 from hive.resource import Resource
 from hive.server import Request
-from hive.xmlrpc import XMLRPC, Binary, DateTime, Fault, addIntrospection, withRequest
+from hive.xmlrpc import (
+    XMLRPC,
+    Binary,
+    DateTime,
+    Fault,
+    Proxy,
+    ResponseError,
+    addIntrospection,
+    withRequest,
+)
 from tests.unit.harness import Harness, Response, settle
 
 
@@ -250,3 +261,126 @@ def test_other_methods_get_405() -> None:
     for method in ["GET", "HEAD", "PUT"]:
         response = h.get("/RPC2", method=method)
         assert response.status == 405 and response.headers["Allow"] == "POST"
+
+
+# -- system.multicall --------------------------------------------------------------------------
+
+
+def test_multicall_runs_calls_in_order_each_answer_its_own() -> None:
+    service = Service()
+    service.putSubHandler("maths", Maths())
+    addIntrospection(service)
+    calls = [
+        {"methodName": "maths.add", "params": [1, 2]},
+        {"methodName": "slow", "params": [4]},
+        {"methodName": "fault", "params": []},
+        {"methodName": "fail", "params": []},
+        {"methodName": "missing", "params": []},
+        {"methodName": "whoami", "params": ["hi"]},
+        {"methodName": "huge", "params": []},
+        {"methodName": "system.multicall", "params": [[]]},
+        {"methodName": "echo"},
+        "not a struct",
+    ]
+    results = call(service, "system.multicall", calls)
+    assert results[:2] == [[3], [8]]
+    assert results[2] == {"faultCode": 42, "faultString": "the answer"}
+    assert results[3] == {"faultCode": 8002, "faultString": "error"}
+    assert results[4]["faultCode"] == 8001
+    assert results[5] == ["hi 192.0.2.7 POST"]
+    assert "Can't serialize output" in results[6]["faultString"]  # only this one fails
+    assert results[7]["faultString"] == "recursive system.multicall forbidden"
+    assert results[8] == [[]]  # params default to none
+    assert results[9]["faultCode"] == 8002
+    assert "system.multicall" in call(service, "system.listMethods")
+    assert fault_of(service, "system.multicall", "not a list").faultCode == 8002
+
+
+# -- gzip request bodies -----------------------------------------------------------------------
+
+
+def post_encoded(h: Harness, body: bytes, coding: str) -> Response:
+    h.send(
+        f"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Encoding: {coding}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    return h.response("POST")
+
+
+def test_gzip_request_bodies_are_decompressed_within_the_limit() -> None:
+    service = Service()
+    service.max_request_size = 10_000
+    body = xmlrpc.client.dumps(("z" * 5000,), "echo").encode()
+    response = post_encoded(rpc_harness(service), gzip.compress(body), "gzip")
+    assert xmlrpc.client.loads(response.body)[0] == (["z" * 5000],)
+    two_members = gzip.compress(body[:100]) + gzip.compress(body[100:])
+    response = post_encoded(rpc_harness(service), two_members, "GZIP")
+    assert xmlrpc.client.loads(response.body)[0] == (["z" * 5000],)
+    # A small body that expands past the limit (a zip bomb) is 413, never expanded whole.
+    bomb = gzip.compress(xmlrpc.client.dumps(("z" * 50_000,), "echo").encode())
+    assert len(bomb) < 1000
+    assert post_encoded(rpc_harness(service), bomb, "gzip").status == 413
+    assert post_encoded(rpc_harness(service), b"not gzip", "gzip").status == 400
+    assert post_encoded(rpc_harness(service), gzip.compress(body)[:-9], "gzip").status == 400
+    assert post_encoded(rpc_harness(service), body, "br").status == 415
+    assert post_encoded(rpc_harness(service), body, "identity").status == 200
+
+
+# -- Proxy, without a server ---------------------------------------------------------------------
+
+
+def test_proxy_takes_twisted_arguments_and_url_parts() -> None:
+    proxy = Proxy(b"https://ada:pa%40ss@example.org/RPC2?key=1")
+    assert (proxy.host, proxy.port, proxy.path, proxy.secure) == (
+        "example.org",
+        443,
+        b"/RPC2?key=1",
+        True,
+    )
+    assert (proxy.user, proxy.password) == (b"ada", b"pa@ss")
+    assert dict(proxy._headers)[b"authorization"] == b"Basic " + base64.b64encode(b"ada:pa@ss")
+    assert dict(proxy._headers)[b"host"] == b"example.org"
+    plain = Proxy("http://[::1]:8080", "bob", "pw", True, True, 5.0, object())
+    assert (plain.host, plain.port, plain.path, plain.secure) == ("::1", 8080, b"/", False)
+    assert (plain.user, plain.password, plain.allowNone, plain.useDateTime) == (
+        b"bob",
+        b"pw",
+        True,
+        True,
+    )
+    assert plain.connectTimeout == 5.0 and plain.ssl_context is None
+    assert dict(plain._headers)[b"host"] == b"[::1]:8080"
+    assert b"authorization" not in dict(Proxy("http://h/")._headers)
+    for bad in ["ftp://h/", "h:80/RPC2", "http:///nohost"]:
+        with pytest.raises(ValueError):
+            Proxy(bad)
+
+
+def test_proxy_refuses_arguments_xmlrpc_cannot_carry_before_sending() -> None:
+    async def go() -> None:
+        proxy = Proxy("http://127.0.0.1:9/")
+        with pytest.raises(TypeError):
+            proxy.callRemote("echo", None)
+        with pytest.raises(OverflowError):
+            proxy.callRemote("echo", 2**40)
+
+    asyncio.run(go())
+
+
+def test_proxy_parse_response() -> None:
+    proxy = Proxy("http://h/", useDateTime=True)
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5)
+    body = xmlrpc.client.dumps(([1, when],), methodresponse=True).encode()
+    assert proxy.parseResponse(body) == [1, when]
+    with pytest.raises(Fault) as caught:
+        proxy.parseResponse(xmlrpc.client.dumps(Fault(3, "x"), methodresponse=True).encode())
+    assert caught.value.faultCode == 3
+    for bad in [
+        b"",
+        b"<html/>",
+        xmlrpc.client.dumps((1,), "a_call").encode(),
+        BILLION_LAUGHS.encode(),
+    ]:
+        with pytest.raises(ResponseError):
+            proxy.parseResponse(bad)
