@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from examples.sessions import Visits
-from examples.standard import calculator, guarded_page, proxy_to
+from examples.standard import Geometry, calculator, guarded_page, proxy_to
 from hive.address import UNIXAddress
 from hive.resource import EncodingResourceWrapper, Resource
 from hive.server import NOT_DONE_YET, GzipEncoderFactory, Request
@@ -165,6 +165,7 @@ def build() -> Resource:
         ("/visits", "a session: your visit count, whichever worker answers"),
         ("/private", "a page behind Basic authentication (admin / hive)"),
         ("/RPC2", "an XML-RPC calculator (POST; try xmlrpc.client)"),
+        ("/soap", "a SOAP service, its WSDL at /soap?wsdl (try zeep)"),
     ]
     index = "<ul>%s</ul>" % "".join(
         '<li><a href="%s">%s</a></li>' % (html.escape(href), text) for href, text in links
@@ -187,6 +188,7 @@ def build() -> Resource:
     root.putChild(b"visits", Visits())
     root.putChild(b"private", guarded_page())
     root.putChild(b"RPC2", calculator())
+    root.putChild(b"soap", Geometry())
     upstream = os.environ.get("HIVE_EXAMPLE_UPSTREAM")
     if upstream:  # e.g. 127.0.0.1:9000: /proxy/... is forwarded there
         root.putChild(b"proxy", proxy_to(upstream))

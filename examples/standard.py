@@ -1,12 +1,15 @@
-"""Examples of the standard resources: an XML-RPC calculator, a guarded page, a proxy.
+"""Examples of the standard resources: an XML-RPC calculator, a SOAP service, a guarded
+page, a proxy.
 
 Mount the pieces in a site, or run this tree on its own::
 
     hive run examples.standard:root
     curl -u admin:hive http://127.0.0.1:8080/private
+    curl 'http://127.0.0.1:8080/soap?wsdl'
     HIVE_EXAMPLE_UPSTREAM=127.0.0.1:9000 hive run examples.standard:root   # /proxy/... to :9000
 
-and, in Python, ``xmlrpc.client.ServerProxy("http://127.0.0.1:8080/RPC2").add(1, 2)``.
+and, in Python, ``xmlrpc.client.ServerProxy("http://127.0.0.1:8080/RPC2").add(1, 2)`` or
+``zeep.Client("http://127.0.0.1:8080/soap?wsdl").service.midpoint(...)``.
 
 Written as a Twisted Web program would be: the imports are the only change.
 """
@@ -17,6 +20,7 @@ import asyncio
 import datetime
 import html
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from hive.guard import (
@@ -27,6 +31,8 @@ from hive.guard import (
 from hive.proxy import ReverseProxyResource
 from hive.resource import Resource
 from hive.server import Request
+from hive.soap import Fault as SOAPFault
+from hive.soap import SOAPPublisher
 from hive.xmlrpc import XMLRPC, Fault, addIntrospection, withRequest
 
 
@@ -92,6 +98,32 @@ def calculator() -> Calculator:
     return calc
 
 
+@dataclass
+class Point:
+    x: float
+    y: float
+
+
+class Geometry(SOAPPublisher):
+    """A SOAP service; its WSDL, generated from the annotations, is at ``?wsdl``."""
+
+    namespace = "urn:hive:example:geometry"
+
+    def soap_midpoint(self, a: Point, b: Point) -> Point:
+        """The point halfway between a and b."""
+        return Point((a.x + b.x) / 2, (a.y + b.y) / 2)
+
+    def soap_centroid(self, points: list[Point]) -> Point:
+        """The centre of the points; a Client fault when there are none."""
+        if not points:
+            raise SOAPFault("Client", "no points given")
+        return Point(sum(p.x for p in points) / len(points), sum(p.y for p in points) / len(points))
+
+    async def soap_distance(self, a: Point, b: Point) -> float:
+        """The distance from a to b (an async method, as any may be)."""
+        return float(((a.x - b.x) ** 2 + (a.y - b.y) ** 2) ** 0.5)
+
+
 class PrivatePage(Resource):
     """What only authenticated users see; the user name comes from the request."""
 
@@ -122,6 +154,7 @@ def proxy_to(upstream: str, path: bytes = b"", **options: Any) -> ReverseProxyRe
 def make_root(upstream: str | None = None) -> Resource:
     root = Resource()
     root.putChild(b"RPC2", calculator())
+    root.putChild(b"soap", Geometry())
     root.putChild(b"private", guarded_page())
     if upstream:
         root.putChild(b"proxy", proxy_to(upstream))
