@@ -64,7 +64,7 @@ import traceback
 import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Union
+from typing import Any, ClassVar, Final, Union
 
 try:
     from lxml import etree
@@ -73,11 +73,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 
 from hive import http
 from hive.error import Error
+from hive.iweb import IRequest
 from hive.resource import Resource
 from hive.xmlrpc import withRequest
-
-if TYPE_CHECKING:
-    from hive.server import Request
 
 __all__ = ["Fault", "SOAPPublisher", "withRequest"]
 
@@ -666,7 +664,7 @@ class SOAPPublisher(Resource):
 
     # -- GET: the WSDL -----------------------------------------------------------------------
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: IRequest) -> bytes:
         """The WSDL at ``?wsdl`` (any case); else a page naming the operations."""
         if any(name.lower() == b"wsdl" for name in request.args):
             request.setHeader(b"content-type", b"text/xml; charset=utf-8")
@@ -683,7 +681,7 @@ class SOAPPublisher(Resource):
 
     # -- POST: calls -------------------------------------------------------------------------
 
-    def render_POST(self, request: Request) -> Any:
+    def render_POST(self, request: IRequest) -> Any:
         content = request.content
         size = content.seek(0, 2)
         content.seek(0)
@@ -708,7 +706,7 @@ class SOAPPublisher(Resource):
         return self._answer(request, operation, result)
 
     async def _answer_later(
-        self, request: Request, operation: _Operation, result: Awaitable[Any]
+        self, request: IRequest, operation: _Operation, result: Awaitable[Any]
     ) -> bytes:
         try:
             value = await result
@@ -716,7 +714,7 @@ class SOAPPublisher(Resource):
             return self._failed(request, operation, exc)
         return self._answer(request, operation, value)
 
-    def _answer(self, request: Request, operation: _Operation, value: Any) -> bytes:
+    def _answer(self, request: IRequest, operation: _Operation, value: Any) -> bytes:
         try:
             return response(operation, value, self._namespace(), self.encoding)
         except _Unfit as exc:
@@ -725,7 +723,7 @@ class SOAPPublisher(Resource):
                 request, Fault("Server", f"Method {operation.name} failed: result {exc}")
             )
 
-    def _failed(self, request: Request, operation: _Operation, exc: Exception) -> bytes:
+    def _failed(self, request: IRequest, operation: _Operation, exc: Exception) -> bytes:
         if isinstance(exc, Fault):
             return self._fault(request, exc)
         log.error("SOAP method %s failed", operation.name, exc_info=exc)
@@ -734,7 +732,7 @@ class SOAPPublisher(Resource):
             detail = "".join(traceback.format_exception(exc))
         return self._fault(request, Fault("Server", f"Method {operation.name} failed.", detail))
 
-    def _fault(self, request: Request, fault: Fault) -> bytes:
+    def _fault(self, request: IRequest, fault: Fault) -> bytes:
         request.setResponseCode(http.INTERNAL_SERVER_ERROR)
         return fault_response(fault, self.encoding)
 

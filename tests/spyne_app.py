@@ -30,23 +30,23 @@ from hive.wsgi import WSGIResource
 TNS = "urn:hive:test:spyne"
 
 
-class Point(ComplexModel):  # type: ignore[misc]
+class Point(ComplexModel):
     __namespace__ = TNS
     x = Double
     y = Double
 
 
-class Hello(ServiceBase):  # type: ignore[misc]
-    @rpc(Unicode, Integer, _returns=Iterable(Unicode))  # type: ignore[misc]
+class Hello(ServiceBase):
+    @rpc(Unicode, Integer, _returns=Iterable(Unicode))
     def say_hello(ctx: Any, name: str, times: int) -> Iterator[str]:
         for _ in range(times):
             yield f"Hello, {name}"
 
-    @rpc(Point, Point, _returns=Point)  # type: ignore[misc]
+    @rpc(Point, Point, _returns=Point)
     def midpoint(ctx: Any, a: Point, b: Point) -> Point:
         return Point(x=(a.x + b.x) / 2, y=(a.y + b.y) / 2)
 
-    @rpc(Integer, Integer, _returns=Integer)  # type: ignore[misc]
+    @rpc(Integer, Integer, _returns=Integer)
     def divide(ctx: Any, a: int, b: int) -> int:
         return a // b
 

@@ -135,12 +135,17 @@ def envelope(call: str, header: str = "") -> str:
     )
 
 
-def fault(response: Response) -> tuple[str, str, str | None]:
+def find(element: etree._Element, path: str) -> etree._Element:
+    found = element.find(path)
+    assert found is not None, f"no {path} in {etree.tostring(element)[:200]!r}"
+    return found
+
+
+def fault(response: Response) -> tuple[str | None, str, str | None]:
     assert response.status == 500
     assert response.headers["Content-Type"] == 'text/xml; charset="UTF-8"'
-    node = etree.fromstring(response.body).find(f"{{{ENV}}}Body/{{{ENV}}}Fault")
-    assert node is not None, response.body
-    return node.findtext("faultcode"), node.findtext("faultstring"), node.findtext("detail")
+    node = find(etree.fromstring(response.body), f"{{{ENV}}}Body/{{{ENV}}}Fault")
+    return node.findtext("faultcode"), node.findtext("faultstring", ""), node.findtext("detail")
 
 
 def result(response: Response, operation: str) -> etree._Element:
@@ -207,7 +212,7 @@ def test_recursive_dataclasses() -> None:
     (tree,) = result(post(harness(), call), "tree")
     labels = [e.text for e in tree.iter(f"{{{NS}}}label")]
     assert labels == ["root", "a", "b", "c"]
-    assert tree.find(f".//{{{NS}}}best/{{{NS}}}name").text == "n"
+    assert find(tree, f".//{{{NS}}}best/{{{NS}}}name").text == "n"
 
 
 def test_scalar_texts_both_ways() -> None:
@@ -350,9 +355,9 @@ def test_faults_raised_keep_code_detail_and_actor(code: str, expected: str, name
     call = envelope(f"<t:fault><t:code>{code}</t:code></t:fault>")
     response = post(harness(), call)
     assert fault(response) == (expected, "as asked", "more")
-    node = etree.fromstring(response.body).find(f".//{{{ENV}}}Fault")
-    faultcode = node.find("faultcode")
-    assert faultcode.nsmap[faultcode.text.split(":")[0]] == namespace
+    node = find(etree.fromstring(response.body), f".//{{{ENV}}}Fault")
+    faultcode = find(node, "faultcode")
+    assert faultcode.nsmap[(faultcode.text or "").split(":")[0]] == namespace
     assert node.findtext("faultactor") == "urn:actor"
 
 
@@ -471,18 +476,18 @@ S = "{http://schemas.xmlsoap.org/wsdl/soap/}"
 def test_wsdl_describes_document_literal_wrapped() -> None:
     root = wsdl_document()
     assert root.get("targetNamespace") == NS and root.get("name") == "Shop"
-    binding = root.find(f"{W}binding")
-    assert binding.find(f"{S}binding").get("style") == "document"
-    operations = [op.get("name") for op in root.find(f"{W}portType")]
+    binding = find(root, f"{W}binding")
+    assert find(binding, f"{S}binding").get("style") == "document"
+    operations = [op.get("name") for op in find(root, f"{W}portType")]
     assert "echo" in operations and "static" in operations and "peer" in operations
-    echo = root.find(f"{W}portType/{W}operation[@name='echo']")
+    echo = find(root, f"{W}portType/{W}operation[@name='echo']")
     assert echo.findtext(f"{W}documentation") == "Answer the item given."
     for body in binding.iter(f"{S}body"):
         assert body.get("use") == "literal"
     (address,) = root.iter(f"{S}address")
     assert address.get("location") == "http://example.com:8080/soap"  # prePathURL()
     xsd = f"{{{XSD}}}"
-    item = root.find(f".//{xsd}complexType[@name='Item']")
+    item = find(root, f".//{xsd}complexType[@name='Item']")
     fields = [
         (e.get("name"), e.get("type"), e.get("minOccurs"), e.get("maxOccurs"), e.get("nillable"))
         for e in item.iter(f"{xsd}element")
