@@ -5,8 +5,8 @@ hive run loadtests.apps.hive_app:root --workers 1 --no-access-log
 
 from __future__ import annotations
 
-from hive.resource import Resource
 from hive.iweb import IRequest
+from hive.resource import Resource
 from hive.server import Request
 from hive.static import File
 from hive.wsgi import WSGIResource
