@@ -338,15 +338,19 @@ def test_curl(example: HiveProcess) -> None:
 
 def test_sigterm_lets_a_slow_request_finish(example: HiveProcess) -> None:
     results: list[bytes] = []
+    started = threading.Event()
 
     def fetch() -> None:
         conn = connect(example)
         conn.request("GET", "/countdown?from=10")
-        results.append(conn.getresponse().read())
+        response = conn.getresponse()
+        started.set()  # the head is in: the worker is answering (it may be slow to boot)
+        results.append(response.read())
         conn.close()
 
     thread = threading.Thread(target=fetch)
     thread.start()
+    assert started.wait(20)
     time.sleep(0.3)
     example.signal(signal.SIGTERM)
     thread.join(20)
