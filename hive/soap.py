@@ -1,10 +1,10 @@
 """SOAP 1.1 services, with the convention of ``twisted.web.soap``.
 
 Subclass `SOAPPublisher` and define ``soap_<name>`` methods with type annotations; mount
-the resource.  A method returns its answer, or an awaitable of it (``async def``), and
-raises `Fault` for a SOAP fault.  hive speaks SOAP 1.1 document/literal, wrapped (what
-zeep, .NET, JAX-WS and spyne call the default), and describes the service in a WSDL 1.1
-at ``?wsdl``, generated from the annotations::
+the resource.  A method returns its answer, or an awaitable of it (``async def``, or a
+Twisted Deferred), and raises `Fault` for a SOAP fault.  hive speaks SOAP 1.1
+document/literal, wrapped (what zeep, .NET, JAX-WS and spyne call the default), and
+describes the service in a WSDL 1.1 at ``?wsdl``, generated from the annotations::
 
     @dataclass
     class Point:
@@ -72,6 +72,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("hive.soap needs lxml: pip install 'hive[soap]'") from exc
 
 from hive import http
+from hive._deferred import is_deferred, to_future
 from hive.error import Error
 from hive.iweb import IRequest
 from hive.resource import Resource
@@ -701,6 +702,8 @@ class SOAPPublisher(Resource):
                 result = function(**arguments)
         except Exception as exc:
             return self._failed(request, operation, exc)
+        if is_deferred(result):  # a method ported from Twisted
+            result = to_future(result)
         if inspect.isawaitable(result):
             return self._answer_later(request, operation, result)
         return self._answer(request, operation, result)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
 
 from hive.resource import Resource
 from hive.server import Request, Site
@@ -75,6 +77,12 @@ class Shop(SOAPPublisher):
         future = asyncio.get_running_loop().create_future()
         future.set_result(5)
         return future
+
+    def soap_deferred(self, value: int) -> Deferred[int]:
+        return defer.succeed(value * 3)
+
+    def soap_deferred_fault(self) -> Deferred[int]:
+        return defer.fail(Fault("Client.Deferred", "from a Deferred"))
 
     def soap_fail(self) -> int:
         raise ValueError("a secret detail")
@@ -321,6 +329,13 @@ def test_async_awaitables_request_and_static_methods() -> None:
         "2"
     ]
     assert results(post(harness(), envelope("<t:none/>")), "none") == []
+
+
+def test_twisted_deferreds_are_awaited() -> None:
+    call = envelope("<t:deferred><t:value>2</t:value></t:deferred>")
+    assert results(post(harness(), call), "deferred") == ["6"]
+    code, message, _ = fault(post(harness(), envelope("<t:deferred_fault/>")))
+    assert (code, message) == ("soap:Client.Deferred", "from a Deferred")
 
 
 # -- faults ------------------------------------------------------------------------------------
