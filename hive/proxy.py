@@ -8,7 +8,7 @@ Where Twisted opens a new connection per request, reads the whole response into 
 and answers 501 when it cannot connect, hive:
 
 - keeps a pool of keep-alive connections per upstream (host, port) in each worker
-  (`hive.httpclient`, shared with `hive.xmlrpc.Proxy`); a connection goes back to the
+  (`hive._httpclient`, shared with `hive.xmlrpc.Proxy`); a connection goes back to the
   pool only after a complete response, at most ``pool_size`` wait there, and one idle
   for ``idle_timeout`` seconds, closed by the upstream, or sent bytes nobody asked for
   is closed.  Keep ``idle_timeout`` below the upstream's own
@@ -47,9 +47,9 @@ from urllib.parse import quote_from_bytes
 import h11
 
 from hive import http
+from hive._httpclient import ClosedEarly, Connection, Pool, pool_for
 from hive.address import IPv4Address, IPv6Address
 from hive.http_headers import Headers
-from hive.httpclient import ClosedEarly, Connection, Pool, pool_for
 from hive.iweb import IRequest
 from hive.resource import NOT_DONE_YET, ErrorPage, Resource
 

@@ -28,7 +28,7 @@ A request body sent with ``Content-Encoding: gzip`` (as ``xmlrpc.client`` sends 
 ``system.multicall`` (Python's ``register_multicall_functions``): the calls run in order,
 each answer ``[result]`` or a fault struct, and a nested multicall is a fault.
 
-`Proxy` is Twisted's client, on the keep-alive pool of `hive.httpclient`.
+`Proxy` is Twisted's client, on the keep-alive pool of `hive._httpclient`.
 
 Not here: Twisted's ``Handler`` (use ``async def``).
 """
@@ -50,8 +50,8 @@ from xmlrpc.client import Binary, Boolean, DateTime, Fault
 import h11
 
 from hive import http
+from hive._httpclient import ClosedEarly, Connection, pool_for
 from hive.error import Error
-from hive.httpclient import ClosedEarly, Connection, pool_for
 from hive.iweb import IRequest
 from hive.resource import Resource
 
@@ -419,7 +419,7 @@ class Proxy:
     OverflowError from callRemote itself.
 
     Calls go over HTTP/1.1 on the worker's keep-alive pool for the server's origin
-    (`hive.httpclient`): at most ``pool_size`` idle connections are kept, each for
+    (`hive._httpclient`): at most ``pool_size`` idle connections are kept, each for
     ``idle_timeout`` seconds.  A call whose reused connection the server had closed
     before any byte of an answer came back is sent once more on a new connection, as
     ``xmlrpc.client`` does.  ``max_response_size`` bounds the answer's body (after gzip,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hive import httpclient
+from hive import _httpclient as httpclient
 from hive.proxy import ReverseProxyResource
 from hive.resource import Resource
 from tests.unit.harness import Harness, Response

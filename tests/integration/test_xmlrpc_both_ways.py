@@ -23,7 +23,7 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 import pytest
 
-from hive import httpclient
+from hive import _httpclient as httpclient
 from hive.xmlrpc import (
     BadStatus,
     Binary,
