@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import shutil
 import signal
@@ -66,10 +67,17 @@ def running_hive(*args: str, app: str = "examples.site:root") -> Iterator[Hive]:
     command += ["--no-access-log", "--control", control, *args]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
+        # The supervisor listens before its workers are up: wait for an answer, which
+        # only a worker gives.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"hive exited with status {process.returncode}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/")
+                connection.getresponse().read()
+                connection.close()
                 break
             except OSError:
                 time.sleep(0.05)
