@@ -1,0 +1,51 @@
+"""Escaping for text, attribute values, comments and CDATA: Twisted's rules, byte for byte.
+
+Text gets ``&``, ``<`` and ``>`` as entities; attribute values also ``"`` (they are always
+written in double quotes).  Escaping replaces each character on its own, so escaping a
+concatenation is the concatenation of the escaped parts: the flattener relies on that to
+write pre-escaped template text inside attributes.
+"""
+
+from __future__ import annotations
+
+
+def escape_content(data: bytes | str) -> bytes:
+    """Text as element content: ``&<>`` become entities; str is encoded as UTF-8."""
+    if isinstance(data, str):
+        return data.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode()
+    return data.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
+
+
+def escape_attribute(data: bytes) -> bytes:
+    """Bytes inside a double-quoted attribute value: ``&<>"`` become entities."""
+    return (
+        data.replace(b"&", b"&amp;")
+        .replace(b"<", b"&lt;")
+        .replace(b">", b"&gt;")
+        .replace(b'"', b"&quot;")
+    )
+
+
+def escape_attribute_times(data: bytes, times: int) -> bytes:
+    """``data`` escaped for ``times`` nested attribute levels (a tag inside an attribute
+    inside an attribute: what Twisted writes for such trees)."""
+    for _ in range(times):
+        data = escape_attribute(data)
+    return data
+
+
+def escaped_cdata(data: bytes | str) -> bytes:
+    """CDATA content: ``]]>`` is split across two sections."""
+    if isinstance(data, str):
+        data = data.encode()
+    return data.replace(b"]]>", b"]]]]><![CDATA[>")
+
+
+def escaped_comment(data: bytes | str) -> bytes:
+    """Comment content: ``-->`` cannot end it early, and a trailing ``-`` gets a space."""
+    if isinstance(data, str):
+        data = data.encode()
+    data = data.replace(b"-->", b"--&gt;")
+    if data[-1:] == b"-":
+        data += b" "
+    return data
