@@ -91,6 +91,7 @@ class UnsupportedType(Exception):
     """An object of a type the flattener cannot flatten was met in the tree."""
 
 
+_ROOTS_SHOWN = 20
 _roots_repr = reprlib.Repr()
 _roots_repr.maxlevel = 3
 _roots_repr.maxstring = 60
@@ -130,7 +131,15 @@ class FlattenerError(Exception):
         return _roots_repr.repr(obj)
 
     def __repr__(self) -> str:
-        roots = "".join(f"  {self._formatRoot(root)}\n" for root in self._roots)
+        roots = self._roots
+        if len(roots) > 2 * _ROOTS_SHOWN:  # a tree thousands deep: its two ends
+            hidden = len(roots) - 2 * _ROOTS_SHOWN
+            lines = [self._formatRoot(root) for root in roots[:_ROOTS_SHOWN]]
+            lines.append(f"... {hidden} more ...")
+            lines += [self._formatRoot(root) for root in roots[-_ROOTS_SHOWN:]]
+        else:
+            lines = [self._formatRoot(root) for root in roots]
+        shown = "".join(f"  {line}\n" for line in lines)
         frames = "".join(
             line + "\n"
             for entry in traceback.format_list(self._traceback)
@@ -138,7 +147,7 @@ class FlattenerError(Exception):
         )
         exception = self._exception
         return (
-            f"Exception while flattening:\n{roots}{frames}{type(exception).__name__}: {exception}\n"
+            f"Exception while flattening:\n{shown}{frames}{type(exception).__name__}: {exception}\n"
         )
 
     def __str__(self) -> str:

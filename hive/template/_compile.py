@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hive.template._escape import (
+    checked_name,
     escape_attribute,
     escape_content,
     escaped_cdata,
@@ -122,10 +123,10 @@ def program(tag: Compiled) -> tuple[Any, ...]:
             if not name:
                 work.extend(reversed(item.children))
                 continue
-            encoded = name.encode("ascii")
+            encoded = checked_name(name.encode("ascii"))
             static.append(b"<" + encoded)
             for key, value in item.attributes.items():
-                key_bytes = key.encode("ascii") if isinstance(key, str) else key
+                key_bytes = checked_name(key.encode("ascii") if isinstance(key, str) else key)
                 if isinstance(value, str):
                     static.append(b' %s="%s"' % (key_bytes, escape_attribute(value.encode())))
                 else:
@@ -224,7 +225,7 @@ def _filler(ops: tuple[Any, ...]) -> Filler | None:
         return _fill(form, markers, quoted, own, outer)
 
     namespace["fill"] = fill
-    exec("\n".join(lines), namespace)
+    exec(compile("\n".join(lines), "<hive.template filler>", "exec"), namespace)
     made: Filler = namespace["filler"]
     return made
 

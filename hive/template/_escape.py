@@ -8,6 +8,8 @@ write pre-escaped template text inside attributes.
 
 from __future__ import annotations
 
+import re
+
 
 def escape_content(data: bytes | str) -> bytes:
     """Text as element content: ``&<>`` become entities; str is encoded as UTF-8."""
@@ -42,10 +44,39 @@ def escaped_cdata(data: bytes | str) -> bytes:
 
 
 def escaped_comment(data: bytes | str) -> bytes:
-    """Comment content: ``-->`` cannot end it early, and a trailing ``-`` gets a space."""
+    """Comment content that cannot end the comment early.
+
+    Twisted's rules (``-->`` becomes ``--&gt;``, a trailing ``-`` gets a space), and the
+    other ways HTML5 ends a comment, which Twisted lets through: ``--!>``, and content
+    that starts with ``>`` or ``->`` (``<!-->`` is a whole comment to a browser).
+    """
     if isinstance(data, str):
         data = data.encode()
-    data = data.replace(b"-->", b"--&gt;")
+    data = data.replace(b"-->", b"--&gt;").replace(b"--!>", b"--!&gt;")
+    if data[:1] == b">":
+        data = b"&gt;" + data[1:]
+    elif data[:2] == b"->":
+        data = b"-&gt;" + data[2:]
     if data[-1:] == b"-":
         data += b" "
     return data
+
+
+_NAME_CHARACTERS = re.compile(r"[^\s\"'>/=\x00-\x1f\x7f]+\Z")
+_checked_names: set[bytes] = set()
+
+
+def checked_name(name: bytes) -> bytes:
+    """``name`` if it can be written as an element or attribute name; else ValueError.
+
+    Twisted writes names as they are, so a name made from user data could carry markup
+    (``'onclick="..." x'``); hive refuses whitespace, quotes, ``>``, ``/``, ``=`` and
+    control characters in names.  Names seen before are not checked again.
+    """
+    if name in _checked_names:
+        return name
+    if not _NAME_CHARACTERS.match(name.decode("latin-1")):
+        raise ValueError(f"{name!r} cannot be an element or attribute name")
+    if len(_checked_names) < 4096:
+        _checked_names.add(name)
+    return name

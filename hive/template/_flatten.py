@@ -35,6 +35,7 @@ from typing import Any, Final, TypeVar
 from hive.error import FlattenerError, UnfilledSlot, UnsupportedType
 from hive.template._compile import InAttribute, compile_tag
 from hive.template._escape import (
+    checked_name,
     escape_attribute,
     escape_attribute_times,
     escape_content,
@@ -114,6 +115,7 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
     started: list[asyncio.Future[Any]] | None = [] if concurrent else None
     scanned: set[Iterator[Any]] = set()
     renderables = _RENDERABLE_TYPES
+    op = node = None
     try:
         while stack:
             kind, it, level, factory, _, _ = stack[-1]
@@ -242,26 +244,7 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
                             stack.append(frame)
                         break
                     elif kind_of in renderables:
-                        result = node.render(request)
-                        if type(result) is not list:
-                            result = [result]
-                        if len(result) == 1 and type(result[0]) is Tag:
-                            # A template of one element (what loaders and TagLoader give):
-                            # straight to its program, when it has nothing else to do first.
-                            only = result[0]
-                            proto = only._proto
-                            if (
-                                proto is not None
-                                and only.render is None
-                                and only.slotData is None
-                                and (content or proto.tagName)
-                            ):
-                                ops = proto.ops
-                                if ops is None:
-                                    ops = compile_tag(proto)
-                                stack.append((_PROGRAM, iter(ops), level, node, False, node))
-                                break
-                        stack.append((kind, iter(result), level, node, False, node))
+                        stack.append(_renderable_frame(node, request, kind, level))
                         break
                     elif kind_of is list or kind_of is tuple:
                         stack.append((kind, iter(node), level, factory, False, node))
@@ -316,8 +299,7 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
                         text = escape_content(bytes(node)) if content else bytes(node)
                     elif hasattr(kind_of, "lookupRenderMethod") and hasattr(kind_of, "render"):
                         renderables.add(kind_of)
-                        result = node.render(request)
-                        stack.append((kind, iter((result,)), level, node, False, node))
+                        stack.append(_renderable_frame(node, request, kind, level))
                         break
                     else:
                         pending = _awaitable(node)
@@ -349,6 +331,11 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
                 size = 0
     except Exception as exc:
         roots = [frame[5] for frame in stack]
+        if stack:
+            # What the innermost frame was at: a template tag names its file and line.
+            current = op if stack[-1][0] == _PROGRAM else node
+            if current is not None and current is not roots[-1] and type(current) is not bytes:
+                roots.append(current)
         raise FlattenerError(exc, roots, traceback.extract_tb(exc.__traceback__)) from exc
     finally:
         _abandon(stack, started)
@@ -357,6 +344,28 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
 #: Types found to be renderables (Element and its subclasses, and anything else with
 #: ``render`` and ``lookupRenderMethod``), so that they are recognized in one step.
 _RENDERABLE_TYPES: set[type] = set()
+
+
+def _renderable_frame(node: Any, request: Any, kind: int, level: int) -> Frame:
+    """The frame that writes an Element (or other renderable): its template, with its
+    renderers; a template of one lazy tag goes straight to that tag's program."""
+    result = node.render(request)
+    if type(result) is not list:
+        result = [result]
+    if len(result) == 1 and type(result[0]) is Tag:
+        only = result[0]
+        proto = only._proto
+        if (
+            proto is not None
+            and only.render is None
+            and only.slotData is None
+            and (kind == _CONTENT or proto.tagName)
+        ):
+            ops = proto.ops
+            if ops is None:
+                ops = compile_tag(proto)
+            return (_PROGRAM, iter(ops), level, node, False, only)
+    return (kind, iter(result), level, node, False, node)
 
 
 def _slot_value(marker: slot, slots: list[dict[str, Any]]) -> Any:
@@ -388,12 +397,12 @@ def _tag_frame(tag: Tag, kind: int, level: int, factory: Any, pushed: bool) -> F
     if not name:
         return (kind, iter(children), level, factory, pushed, tag)
     if isinstance(name, str):
-        encoded = name.encode("ascii")
+        encoded = checked_name(name.encode("ascii"))
     else:
-        encoded, name = name, name.decode("ascii")
+        encoded, name = checked_name(name), name.decode("ascii")
     ops: list[Any] = [b"<" + encoded]
     for key, value in tag._attributes.items():
-        key_bytes = key.encode("ascii") if isinstance(key, str) else key
+        key_bytes = checked_name(key.encode("ascii") if isinstance(key, str) else key)
         if type(value) is str:
             ops.append(b' %s="%s"' % (key_bytes, escape_attribute(value.encode())))
         else:
@@ -529,16 +538,39 @@ def _render_ahead(
 
 
 def _abandon(stack: list[Frame], started: list[Any] | None) -> None:
-    """A walk that stops early: close what it will not reach, cancel what it started."""
+    """A walk that stops early: close what it will not reach, cancel what it started.
+
+    Coroutines left in the rest of the tree are closed (they would warn that they were
+    never awaited); so are the generators the walk was reading.
+    """
+    rest: list[Any] = []
     for frame in stack:
         it = frame[1]
         if type(it) is GeneratorType:
             it.close()
         elif type(it) is _LIST_ITERATOR or type(it) is _TUPLE_ITERATOR:
-            for item in it:
-                if type(item) is CoroutineType:
-                    item.close()
+            rest.extend(it)
     stack.clear()
+    seen: set[int] = set()
+    while rest:
+        item = rest.pop()
+        kind = type(item)
+        if kind is CoroutineType:
+            item.close()
+        elif kind is list or kind is tuple or kind is Tag or kind is _Started:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if kind is Tag:
+                if item._proto is None:
+                    rest.extend(item._children)
+                    rest.extend(item._attributes.values())
+                if item.slotData:
+                    rest.extend(item.slotData.values())
+            elif kind is _Started:
+                rest.append(item.result)
+            else:
+                rest.extend(item)
     for future in started or ():
         if not future.done():
             future.cancel()

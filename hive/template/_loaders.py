@@ -28,6 +28,7 @@ from xml.sax import handler, make_parser
 from xml.sax.xmlreader import AttributesNSImpl, Locator
 
 from hive.template._compile import freeze
+from hive.template._escape import checked_name
 from hive.template._tags import CDATA, Comment, Flattenable, RawText, Tag, slot, voidElements
 
 __all__ = [
@@ -320,6 +321,10 @@ class _HTMLBuilder(HTMLParser):
                     raise self._error(f"unknown template attribute {key}")
                 render = value
                 continue
+            try:
+                checked_name(key.encode("utf-8"))
+            except ValueError as exc:
+                raise self._error(str(exc)) from None
             attributes[key] = "" if value is None else value
         if tag.startswith(prefix):
             self._directive(tag[len(prefix) :], attributes, render, line, column)

@@ -308,7 +308,7 @@ class Tag:
         assert self._children is not None and self._attributes is not None
         self._children.extend(children)
         for key, value in kw.items():
-            if key[-1] == "_":
+            if key.endswith("_"):
                 key = key[:-1]
             if key == "render":
                 if not isinstance(value, str):
