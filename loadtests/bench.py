@@ -11,6 +11,7 @@ workers at three connection counts.  Not a test.
 
     .venv/bin/python -m loadtests.bench --seconds 8
     .venv/bin/python -m loadtests.bench --only hive,uvicorn-httptools --scenarios hello
+    .venv/bin/python -m loadtests.bench --only hive,twisted --scenarios template
 
 Servers: hive (httptools + uvloop), hive-h11, twisted (epoll reactor), uvicorn-h11
 (asyncio), uvicorn-httptools (uvloop), granian-asgi, granian-rsgi, granian-wsgi,
@@ -61,6 +62,20 @@ STATUS_INTERVAL = 1.1  # hive workers report their counters every second
 # -- scenarios ------------------------------------------------------------------------------
 
 
+def _template_page() -> bytes:
+    """What /template answers: hive.template and twisted.web.template give the same bytes."""
+    import asyncio
+
+    import hive.template
+    from loadtests.apps.template_page import pages, table_rows
+
+    page = pages(hive.template)["iteration"](table_rows())
+    return b"<!DOCTYPE html>\n" + asyncio.run(hive.template.flattenString(None, page))
+
+
+TEMPLATE_PAGE = _template_page()
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -71,6 +86,12 @@ class Scenario:
     headers: tuple[str, ...] = ()
     expect: bytes = HELLO  # the body the check request must get back
     body: bytes = b""  # what the check request sends
+    # At most this many connections (wrk's -c): a page that costs milliseconds would
+    # otherwise wait in line past wrk's timeout, and the slower server count nothing.
+    max_connections: int | None = None
+
+    def connections(self, wanted: int) -> int:
+        return min(wanted, self.max_connections or wanted)
 
 
 SCENARIOS = {
@@ -103,6 +124,13 @@ SCENARIOS = {
         ),
         Scenario("wsgi", "GET /wsgi from a WSGI hello app", "/wsgi"),
         Scenario(
+            "template",
+            "GET /template: a 1,000-row table rendered from a template (renderElement)",
+            "/template",
+            expect=TEMPLATE_PAGE,
+            max_connections=4,
+        ),
+        Scenario(
             "pipeline",
             "GET /hello, 16 requests pipelined per connection (latency: per batch)",
             "/hello",
@@ -133,7 +161,10 @@ class Server:
 
 
 PYTHON = sys.executable
-NO_TREE = {"deep": "answers the path directly: no resource tree"}
+NO_TREE = {
+    "deep": "answers the path directly: no resource tree",
+    "template": "no twisted.web.template (loadtests.template compares Jinja2 in-process)",
+}
 NOT_WSGI = {"wsgi": "not a WSGI server"}
 
 
@@ -191,6 +222,7 @@ def gunicorn_command(port: int, workdir: Path) -> list[str]:
 HIVE_MISSING: dict[str, str] = {}
 FLOOR = {
     "deep": "a floor: no resource tree",
+    "template": "a floor: answers hello only",
     "static1m": "a floor: answers hello only",
     "wsgi": "a floor: not a WSGI server",
 }
@@ -407,6 +439,7 @@ def milliseconds(text: str) -> float | None:
 def drive(port: int, scenario: Scenario, seconds: int, connections: int) -> WrkResult:
     script = WRK_SCRIPTS / scenario.script if scenario.script else None
     url = f"http://127.0.0.1:{port}{scenario.path}"
+    connections = scenario.connections(connections)
     return wrk(url, seconds, connections, script=script, headers=scenario.headers)
 
 
@@ -662,7 +695,8 @@ def print_tables(
         chosen = [r for r in rows if r["scenario"] == scenario.name]
         if not chosen:
             continue
-        print(f"\n== {scenario.name}: {scenario.description}; {args.connections} connections ==")
+        connections = scenario.connections(args.connections)
+        print(f"\n== {scenario.name}: {scenario.description}; {connections} connections ==")
         print(header)
         for row in chosen:
             if row["status"] != "ok":

@@ -129,10 +129,19 @@ def program(tag: Compiled) -> tuple[Any, ...]:
                 key_bytes = checked_name(key.encode("ascii") if isinstance(key, str) else key)
                 if isinstance(value, str):
                     static.append(b' %s="%s"' % (key_bytes, escape_attribute(value.encode())))
+                    continue
+                static.append(b' %s="' % key_bytes)
+                if _text_and_slots(value):
+                    # A t:attr of text and slots (<t:attr name="href">/u/<t:slot .../>):
+                    # part of the program, its text escaped as an attribute's now.
+                    for part in value.children:
+                        if type(part) is str:
+                            static.append(escape_attribute(part.encode()))
+                        else:
+                            dynamic(InAttribute(part))
                 else:
-                    static.append(b' %s="' % key_bytes)
                     dynamic(InAttribute(value))
-                    static.append(b'"')
+                static.append(b'"')
             if item.children or name not in voidElements:
                 static.append(b">")
                 work.append(_Close(b"</%s>" % encoded))
@@ -155,6 +164,16 @@ def program(tag: Compiled) -> tuple[Any, ...]:
     if static:
         ops.append(b"".join(static))
     return tuple(ops)
+
+
+def _text_and_slots(value: Any) -> bool:
+    """Whether an attribute value is a transparent tag of nothing but text and slots."""
+    return (
+        type(value) is Compiled
+        and not value.tagName
+        and value.render is None
+        and all(type(part) is str or type(part) is slot for part in value.children)
+    )
 
 
 def compile_tag(tag: Compiled) -> tuple[Any, ...]:

@@ -85,10 +85,11 @@ class Element:
 
     def lookupRenderMethod(self, name: str) -> Callable[[Any, Tag], Flattenable]:
         """The render method ``name``; MissingRenderMethod if there is no such @renderer."""
-        method = renderer.get(self, name, None)
-        if method is None:
+        method: Any = getattr(self, name, None)  # renderer.get, without a call: it is hot
+        if renderer not in getattr(method, "exposedThrough", ()):
             raise MissingRenderMethod(self, name)
-        return method
+        found: Callable[[Any, Tag], Flattenable] = method
+        return found
 
     def render(self, request: Any) -> Flattenable:
         """The template's nodes (what the flattener writes for this element)."""

@@ -88,6 +88,7 @@ FLUSH: Final = _Signal("FLUSH")
 #: What `Walk.step` returns when the walk is over.
 DONE: Final = _Signal("DONE")
 
+_new = object.__new__
 _LIST_ITERATOR: Final[type] = type(iter([]))
 _TUPLE_ITERATOR: Final[type] = type(iter(()))
 
@@ -148,7 +149,14 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
                     elif type(op) is Compiled:  # a tag with a render directive
                         if factory is None:
                             raise _no_renderable(op.render)
-                        clone = lazy(op, None)
+                        clone = _new(Tag)  # lazy(op, None), inline: once a row in a table
+                        clone._tagName = op.tagName
+                        clone._attributes = clone._children = clone.render = None
+                        clone.slotData = None
+                        clone.filename = op.filename
+                        clone.lineNumber = op.lineNumber
+                        clone.columnNumber = op.columnNumber
+                        clone._proto = op
                         result = factory.lookupRenderMethod(op.render)(request, clone)
                         if type(result) is Tag and result.render is None and not level:
                             # The usual answer, the tag with its slots filled: in one step.

@@ -5,12 +5,14 @@ hive run loadtests.apps.hive_app:root --workers 1 --no-access-log
 
 from __future__ import annotations
 
+import hive.template
 from hive.iweb import IRequest
 from hive.resource import Resource
 from hive.server import Request
 from hive.static import File
 from hive.wsgi import WSGIResource
 from loadtests.apps import DEPTH, HELLO, STATIC_DIR
+from loadtests.apps.template_page import pages, table_rows
 from loadtests.apps.wsgi_app import app as wsgi_app
 
 
@@ -41,8 +43,20 @@ class Level(Resource):
         return HELLO if self.depth == DEPTH else b"level %d" % self.depth
 
 
+class Table(Resource):
+    """The template scenario: a 1,000-row table (loadtests/apps/template_page.py)."""
+
+    isLeaf = True
+    page = pages(hive.template)["iteration"]
+    rows = table_rows()
+
+    def render_GET(self, request: Request) -> object:
+        return hive.template.renderElement(request, self.page(self.rows))
+
+
 root = Resource()
 root.putChild(b"hello", Hello())
+root.putChild(b"template", Table())
 root.putChild(b"post", Hello())
 root.putChild(b"deep", Level(0))
 root.putChild(b"wsgi", WSGIResource(None, None, wsgi_app))

@@ -12,12 +12,14 @@ from twisted.internet import epollreactor
 epollreactor.install()
 
 from twisted.internet import reactor  # noqa: E402  (after the reactor is chosen)
+from twisted.web import template  # noqa: E402
 from twisted.web.resource import Resource  # noqa: E402
 from twisted.web.server import Request, Site  # noqa: E402
 from twisted.web.static import File  # noqa: E402
 from twisted.web.wsgi import WSGIResource  # noqa: E402
 
 from loadtests.apps import DEPTH, HELLO, STATIC_DIR  # noqa: E402
+from loadtests.apps.template_page import pages, table_rows  # noqa: E402
 from loadtests.apps.wsgi_app import app as wsgi_app  # noqa: E402
 
 
@@ -48,6 +50,17 @@ class Level(Resource):
         return HELLO if self.depth == DEPTH else b"level %d" % self.depth
 
 
+class Table(Resource):
+    """The template scenario: a 1,000-row table (loadtests/apps/template_page.py)."""
+
+    isLeaf = True
+    page = pages(template)["iteration"]
+    rows = table_rows()
+
+    def render_GET(self, request: Request) -> object:
+        return template.renderElement(request, self.page(self.rows))
+
+
 class QuietSite(Site):
     """No access log: Twisted's Site would otherwise format a line per request."""
 
@@ -60,6 +73,7 @@ def build() -> Resource:
     root.putChild(b"hello", Hello())
     root.putChild(b"post", Hello())
     root.putChild(b"deep", Level(0))
+    root.putChild(b"template", Table())
     if STATIC_DIR:
         root.putChild(b"static", File(STATIC_DIR))
     root.putChild(b"wsgi", WSGIResource(reactor, reactor.getThreadPool(), wsgi_app))
