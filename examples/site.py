@@ -15,6 +15,7 @@ from typing import Any
 
 from examples.sessions import Visits
 from examples.standard import Geometry, calculator, guarded_page, proxy_to
+from examples.team import Team
 from hive.address import UNIXAddress
 from hive.resource import EncodingResourceWrapper, Resource
 from hive.server import NOT_DONE_YET, GzipEncoderFactory, Request
@@ -160,6 +161,7 @@ def build() -> Resource:
         ("/guestbook", "a form"),
         ("/weather?city=Lyon", "an async resource"),
         ("/countdown", "a streaming response"),
+        ("/team?name=Ada", "a templated page (hive.template): slots, renderers that await"),
         ("/static/", "static files (a directory listing)"),
         ("/old", "a redirect to /about"),
         ("/visits", "a session: your visit count, whichever worker answers"),
@@ -183,6 +185,7 @@ def build() -> Resource:
     root.putChild(b"guestbook", EncodingResourceWrapper(Guestbook(), gzip))
     root.putChild(b"weather", Weather())
     root.putChild(b"countdown", EncodingResourceWrapper(Countdown(), gzip))
+    root.putChild(b"team", Team())
     root.putChild(b"static", File(STATIC, cacheControl=b"public, max-age=300"))
     root.putChild(b"old", Redirect(b"/about"))
     root.putChild(b"visits", Visits())
