@@ -305,6 +305,13 @@ class _HTMLBuilder(HTMLParser):
             self._children.extend(self.held)
             self.held.clear()
 
+    def set_cdata_mode(self, elem: str, *args: Any, **kwargs: Any) -> None:
+        # Only script and style are read as raw text, whatever html.parser's version
+        # would add (newer ones read <title> and <textarea> so): directives in a title
+        # are directives, and their text is escaped when written.
+        if elem in _RAW_TEXT:
+            super().set_cdata_mode(elem, *args, **kwargs)
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         line, column = self.getpos()
         for key, value in attrs:

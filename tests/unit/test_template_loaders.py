@@ -162,6 +162,13 @@ def test_html_directives() -> None:
     )
 
 
+def test_html_directives_in_title_and_textarea() -> None:
+    html = "<title>x <t:slot name='s' default='d'></title><textarea t:render='name'></textarea>"
+    assert render(HTMLString(html)) == (
+        b"<title>x d</title><textarea>Ada &lt;Lovelace&gt;</textarea>"
+    )
+
+
 def test_html_prefix_from_a_namespace_declaration() -> None:
     html = (
         '<div xmlns:tpl="http://twistedmatrix.com/ns/twisted.web.template/0.1">'
