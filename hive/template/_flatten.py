@@ -34,6 +34,7 @@ from typing import Any, Final, TypeVar
 
 from hive.error import FlattenerError, UnfilledSlot, UnsupportedType
 from hive.template._compile import InAttribute, compile_tag
+from hive.template._element import Element
 from hive.template._escape import (
     checked_name,
     escape_attribute,
@@ -115,7 +116,6 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
     stack: list[Frame] = [(_CONTENT, iter((root,)), 0, None, False, root)]
     started: list[asyncio.Future[Any]] | None = [] if concurrent else None
     scanned: set[Iterator[Any]] = set()
-    renderables = _RENDERABLE_TYPES
     op = node = None
     try:
         while stack:
@@ -251,7 +251,7 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
                                 frame = _tag_frame(node, kind, level, factory, bool(own))
                             stack.append(frame)
                         break
-                    elif kind_of in renderables:
+                    elif isinstance(node, Element):
                         stack.append(_renderable_frame(node, request, kind, level))
                         break
                     elif kind_of is list or kind_of is tuple:
@@ -306,7 +306,7 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
                     elif isinstance(node, bytes):
                         text = escape_content(bytes(node)) if content else bytes(node)
                     elif hasattr(kind_of, "lookupRenderMethod") and hasattr(kind_of, "render"):
-                        renderables.add(kind_of)
+                        # Any other renderable: an object with render and lookupRenderMethod.
                         stack.append(_renderable_frame(node, request, kind, level))
                         break
                     else:
@@ -347,11 +347,6 @@ def walk(request: Any, root: Any, out: list[bytes], concurrent: bool) -> Generat
         raise FlattenerError(exc, roots, traceback.extract_tb(exc.__traceback__)) from exc
     finally:
         _abandon(stack, started)
-
-
-#: Types found to be renderables (Element and its subclasses, and anything else with
-#: ``render`` and ``lookupRenderMethod``), so that they are recognized in one step.
-_RENDERABLE_TYPES: set[type] = set()
 
 
 def _renderable_frame(node: Any, request: Any, kind: int, level: int) -> Frame:

@@ -411,6 +411,17 @@ def test_flatten_writes_what_it_has_before_it_waits() -> None:
     asyncio.run(main())
 
 
+def test_flattening_is_a_coroutine_to_asyncio() -> None:
+    async def main() -> list[bytes]:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.get_running_loop().create_task(flattenString(None, tags.p(future)))
+        asyncio.get_running_loop().call_soon(future.set_result, "x")
+        waited = await asyncio.wait_for(flattenString(None, [future, "y"]), timeout=10)
+        return [await task, waited]
+
+    assert asyncio.run(main()) == [b"<p>x</p>", b"xy"]
+
+
 def test_flatten_outside_a_loop_waits_to_be_awaited() -> None:
     written: list[bytes] = []
     pending = flatten(None, tags.p("x"), written.append)
