@@ -685,6 +685,8 @@ class Walk:
             if watching:
                 assert watch is not None
                 watch.remove_done_callback(client_left)
+                # Not left for the request to fail later with nobody to read it.
+                watch.cancel()
             self._gen.close()
 
 
