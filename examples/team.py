@@ -18,8 +18,8 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+from hive.iweb import IRequest
 from hive.resource import Resource
-from hive.server import Request
 from hive.template import Element, HTMLString, Tag, renderElement, renderer
 
 TEMPLATE = HTMLString("""\
@@ -71,16 +71,16 @@ class TeamPage(Element):
         self.visitor = visitor
 
     @renderer
-    def page(self, request: Request, tag: Tag) -> Tag:
+    def page(self, request: IRequest, tag: Tag) -> Tag:
         return tag.fillSlots(title="The team", visitor=self.visitor)
 
     @renderer
-    async def members(self, request: Request, tag: Tag) -> Iterator[Tag]:
+    async def members(self, request: IRequest, tag: Tag) -> Iterator[Tag]:
         team = await load_team()
         return (tag.clone().fillSlots(name=n, role=r, since=s) for n, r, s in team)
 
     @renderer
-    async def forecast(self, request: Request, tag: Tag) -> Tag:
+    async def forecast(self, request: IRequest, tag: Tag) -> Tag:
         return tag.fillSlots(forecast=await load_forecast())
 
 
@@ -89,7 +89,7 @@ class Team(Resource):
 
     isLeaf = True
 
-    def render_GET(self, request: Request) -> Any:
+    def render_GET(self, request: IRequest) -> Any:
         visitor = request.args.get(b"name", [b"visitor"])[0].decode("utf-8", "replace")
         return renderElement(request, TeamPage(visitor[:100]), concurrent=True)
 

@@ -31,7 +31,7 @@ Where hive goes past Twisted:
 """
 
 from hive.error import FlattenerError
-from hive.template._element import Element, Expose, TemplateLoader, renderer
+from hive.template._element import Element, Expose, renderer
 from hive.template._flatten import CHUNK_SIZE, Flattening, flatten, flattenString
 from hive.template._loaders import (
     TEMPLATE_NAMESPACE,
@@ -70,7 +70,6 @@ __all__ = [
     "HTMLString",
     "Tag",
     "TagLoader",
-    "TemplateLoader",
     "TemplateSyntaxError",
     "XMLFile",
     "XMLString",

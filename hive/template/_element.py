@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, TypeVar, overload
+
+from zope.interface import implementer
 
 from hive.error import MissingRenderMethod, MissingTemplateLoader, UnexposedMethodError
+from hive.iweb import IRenderable, IRequest, ITemplateLoader
 from hive.template._tags import Flattenable, Tag
 
-__all__ = ["Element", "Expose", "TemplateLoader", "renderer"]
+__all__ = ["Element", "Expose", "renderer"]
 
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., object])
 
 _NO_DEFAULT: Any = object()
-
-
-class TemplateLoader(Protocol):
-    """What an Element's ``loader`` is (Twisted's ITemplateLoader): ``load()`` gives the
-    template's top-level nodes."""
-
-    def load(self) -> list[Flattenable]: ...
 
 
 class Expose:
@@ -70,6 +66,7 @@ them, or an awaitable (``async def`` works) of any of these.
 """
 
 
+@implementer(IRenderable)
 class Element:
     """A part of a page: a template (``loader``) and the render methods it names.
 
@@ -77,9 +74,9 @@ class Element:
     its own template and renderers.
     """
 
-    loader: TemplateLoader | None = None
+    loader: ITemplateLoader | None = None
 
-    def __init__(self, loader: TemplateLoader | None = None) -> None:
+    def __init__(self, loader: ITemplateLoader | None = None) -> None:
         if loader is not None:
             self.loader = loader
 
@@ -91,7 +88,7 @@ class Element:
         found: Callable[[Any, Tag], Flattenable] = method
         return found
 
-    def render(self, request: Any) -> Flattenable:
+    def render(self, request: IRequest | None) -> Flattenable:
         """The template's nodes (what the flattener writes for this element)."""
         loader = self.loader
         if loader is None:

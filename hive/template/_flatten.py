@@ -32,6 +32,7 @@ from inspect import CO_ITERABLE_COROUTINE
 from types import CoroutineType, GeneratorType
 from typing import Any, Final, TypeVar
 
+from hive._deferred import is_deferred, to_future
 from hive.error import FlattenerError, UnfilledSlot, UnsupportedType
 from hive.template._compile import InAttribute, compile_tag
 from hive.template._element import Element
@@ -433,10 +434,9 @@ class _Ready:
 def _awaitable(node: Any) -> Awaitable[Any] | _Ready | None:
     """What to wait for if ``node`` is awaitable (a `_Ready` if it has finished), else None.
 
-    A Twisted Deferred (it has ``addCallbacks``; Twisted is never imported) is awaited as
-    ``Deferred.asFuture(loop)``: that needs the Deferred to fire on the asyncio loop's
-    thread, which it does under Twisted's asyncio reactor.  Like asFuture, this consumes
-    the Deferred's result.
+    A Twisted Deferred is awaited as hive awaits one everywhere (hive._deferred): as
+    ``Deferred.asFuture(loop)``, which needs the Deferred to fire on the asyncio loop's
+    thread (it does under Twisted's asyncio reactor) and consumes its result.
     """
     if isinstance(node, asyncio.Future):
         return _finished(node) if node.done() else node
@@ -444,15 +444,14 @@ def _awaitable(node: Any) -> Awaitable[Any] | _Ready | None:
     if kind is CoroutineType or kind is GeneratorType:
         coroutine: Awaitable[Any] = node  # a generator here is generator-based coroutine
         return coroutine
-    if hasattr(kind, "addCallbacks") and hasattr(kind, "asFuture"):
+    if is_deferred(node):
         try:
-            loop = asyncio.get_running_loop()
+            future = to_future(node)
         except RuntimeError:
             raise RuntimeError(
                 "a Deferred can be flattened only on a running asyncio loop"
                 " (Twisted's asyncio reactor)"
             ) from None
-        future: asyncio.Future[Any] = node.asFuture(loop)
         return _finished(future) if future.done() else future
     if hasattr(kind, "__await__"):
         awaitable: Awaitable[Any] = node
@@ -520,7 +519,7 @@ def _is_awaitable(value: Any) -> bool:
     kind = type(value)
     if kind is GeneratorType:
         return bool(value.gi_code.co_flags & CO_ITERABLE_COROUTINE)
-    return kind is CoroutineType or hasattr(kind, "__await__") or hasattr(kind, "addCallbacks")
+    return kind is CoroutineType or hasattr(kind, "__await__") or is_deferred(value)
 
 
 def _render_ahead(

@@ -27,6 +27,9 @@ from typing import IO, Any, Final
 from xml.sax import handler, make_parser
 from xml.sax.xmlreader import AttributesNSImpl, Locator
 
+from zope.interface import implementer
+
+from hive.iweb import ITemplateLoader
 from hive.template._compile import freeze
 from hive.template._escape import checked_name
 from hive.template._tags import CDATA, Comment, Flattenable, RawText, Tag, slot, voidElements
@@ -455,6 +458,7 @@ def _read(path: Any) -> tuple[bytes, str | None]:
         return file.read(), os.fspath(location)
 
 
+@implementer(ITemplateLoader)
 class XMLString:
     """A template from XML text (str, or UTF-8 bytes), parsed once."""
 
@@ -466,6 +470,7 @@ class XMLString:
         return self._loadedTemplate
 
 
+@implementer(ITemplateLoader)
 class XMLFile:
     """A template from an XML file: a path, a FilePath or an open file; read at first use."""
 
@@ -484,6 +489,7 @@ class XMLFile:
         return f"<XMLFile of {self._path!r}>"
 
 
+@implementer(ITemplateLoader)
 class HTMLString:
     """A template from HTML5 text (str, or UTF-8 bytes), parsed once."""
 
@@ -495,6 +501,7 @@ class HTMLString:
         return self._loadedTemplate
 
 
+@implementer(ITemplateLoader)
 class HTMLFile:
     """A template from an HTML5 file: a path, a FilePath or an open file; read at first use."""
 
@@ -512,6 +519,7 @@ class HTMLFile:
         return f"<HTMLFile of {self._path!r}>"
 
 
+@implementer(ITemplateLoader)
 class TagLoader:
     """A template that is a tree already made: ``load()`` returns ``[tag]``.
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from hive.error import Error, FlattenerError
+from hive.iweb import IRequest
 from hive.server import NOT_DONE_YET, Request
 from hive.template._flatten import DONE, Walk, _watch_for
 from hive.template._tags import Flattenable
 
-__all__ = ["PageRequest", "renderElement"]
+__all__ = ["renderElement"]
 
 log = logging.getLogger("hive.template")
 
@@ -28,20 +29,8 @@ log = logging.getLogger("hive.template")
 _streaming: set[asyncio.Task[None]] = set()
 
 
-class PageRequest(Protocol):
-    """What renderElement uses of a request (hive.server.Request has it all)."""
-
-    def setHeader(self, name: bytes, value: bytes) -> None: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def finish(self) -> None: ...
-
-    def processingFailed(self, reason: BaseException) -> Any: ...
-
-
 def renderElement(
-    request: PageRequest,
+    request: IRequest,
     element: Flattenable,
     doctype: bytes | None = b"<!DOCTYPE html>",
     _failElement: Callable[..., Any] | None = None,
@@ -55,8 +44,7 @@ def renderElement(
     ``concurrent=True`` is flatten's (see hive.template).  ``_failElement`` is accepted
     for Twisted's signature and not used: hive shows no tracebacks in pages.
     """
-    headers = getattr(request, "responseHeaders", None)
-    if headers is None or not headers.hasHeader(b"content-type"):
+    if not request.responseHeaders.hasHeader(b"content-type"):
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
     prefix = b"" if doctype is None else doctype + b"\n"
     walk = Walk(request, element, concurrent)
@@ -83,7 +71,7 @@ def renderElement(
     return NOT_DONE_YET
 
 
-async def _stream(request: PageRequest, walk: Walk, signal: Any, drain: Any) -> None:
+async def _stream(request: IRequest, walk: Walk, signal: Any, drain: Any) -> None:
     try:
         await walk.finish(signal, request.write, drain, _watch_for(request))
     except ConnectionError:
@@ -97,7 +85,7 @@ async def _stream(request: PageRequest, walk: Walk, signal: Any, drain: Any) -> 
     request.finish()
 
 
-def _failed(request: PageRequest, exc: Exception) -> None:
+def _failed(request: IRequest, exc: Exception) -> None:
     """Answer an error the way hive answers a render's: 500 page or cut connection."""
     if isinstance(request, Request):
         cause = exc._exception if isinstance(exc, FlattenerError) else exc

@@ -13,7 +13,6 @@ write instead; all three give the same bytes.  Two forms of the table:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 NS = 'xmlns:t="http://twistedmatrix.com/ns/twisted.web.template/0.1"'
@@ -43,11 +42,11 @@ def table_rows(count: int = 1000) -> list[tuple[str, str, str]]:
     return [(str(n), f"item <{n}>", f"{n * 1.5:.2f}") for n in range(count)]
 
 
-def pages(t: ModuleType) -> dict[str, type]:
+def pages(t: Any) -> dict[str, type]:
     """The Element classes of each form, made with template module ``t``; each takes the
     rows."""
 
-    class Iteration(t.Element):  # type: ignore[name-defined,misc]
+    class Iteration(t.Element):
         loader = t.XMLString(ITERATION)
 
         def __init__(self, rows: list[tuple[str, str, str]]) -> None:
@@ -59,7 +58,7 @@ def pages(t: ModuleType) -> dict[str, type]:
             for id_, name, price in self.data:
                 yield tag.clone().fillSlots(id=id_, name=name, price=price)
 
-    class Row(t.Element):  # type: ignore[name-defined,misc]
+    class Row(t.Element):
         def __init__(self, loader: Any, row: tuple[str, str, str]) -> None:
             super().__init__(loader)
             self.data = row
@@ -69,7 +68,7 @@ def pages(t: ModuleType) -> dict[str, type]:
             id_, name, price = self.data
             return tag.fillSlots(id=id_, name=name, price=price)
 
-    class Subview(t.Element):  # type: ignore[name-defined,misc]
+    class Subview(t.Element):
         loader = t.XMLString(SUBVIEW)
 
         def __init__(self, rows: list[tuple[str, str, str]]) -> None:

@@ -7,7 +7,7 @@ import gc
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -87,7 +87,12 @@ def test_render_result_replaces_the_tag() -> None:
 def test_renderers_get_the_request() -> None:
     requests: list[Any] = []
     request = object()
-    element = Template(f'<p {NS} t:render="r" />', r=lambda req, tag: requests.append(req) or tag)
+
+    def r(req: Any, tag: Tag) -> Tag:
+        requests.append(req)
+        return tag
+
+    element = Template(f'<p {NS} t:render="r" />', r=r)
     assert asyncio.run(flattenString(request, element)) == b"<p></p>"
     assert requests == [request]
 
@@ -495,7 +500,7 @@ def test_an_error_deep_down_has_a_bounded_message() -> None:
     bottom = tree
     while bottom.children and isinstance(bottom.children[0], Tag):
         bottom = bottom.children[0]
-    bottom(object())
+    bottom(cast(Any, object()))  # not flattenable
     error = failure(tree)
     assert isinstance(error._exception, UnsupportedType) and len(error._roots) > 5000
     text = str(error)
@@ -651,7 +656,9 @@ def test_concurrent_starts_awaitable_slot_values_and_list_items() -> None:
     async def main() -> bytes:
         gate = asyncio.Event()
         row = XMLString(f'<tr {NS}><td><t:slot name="x" /></td><td><t:slot name="y" /></td></tr>')
-        tag = row.load()[0].clone().fillSlots(x=fetch("x", gate), y=fetch("y", gate))
+        (template,) = row.load()
+        assert isinstance(template, Tag)
+        tag = template.clone().fillSlots(x=fetch("x", gate), y=fetch("y", gate))
         root = [fetch("first", gate), tag, fetch("z", gate)]
         done = flattenString(None, root, concurrent=True)
         await asyncio.sleep(0)

@@ -53,9 +53,9 @@ def test_tags_factory() -> None:
 
 def test_fill_slots_returns_the_tag_and_merges() -> None:
     tag = tags.p()
-    assert tag.fillSlots(a=1) is tag
-    tag.fillSlots(b=2, a=3)
-    assert tag.slotData == {"a": 3, "b": 2}
+    assert tag.fillSlots(a="1") is tag
+    tag.fillSlots(b="2", a="3")
+    assert tag.slotData == {"a": "3", "b": "2"}
 
 
 def test_clone_deep_and_shallow() -> None:
@@ -136,7 +136,9 @@ def test_changing_a_clone_leaves_the_template_alone() -> None:
 def test_changing_a_loaded_tag_is_seen_by_the_next_render() -> None:
     """As in Twisted, load() gives the same nodes each time: changing them changes the page."""
     loader = XMLString(f"<p {NS}>text</p>")
-    loader.load()[0].children.append(" more")
+    (root,) = loader.load()
+    assert isinstance(root, Tag)
+    root.children.append(" more")
     assert render(loader.load()) == b"<p>text more</p>"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -19,15 +18,15 @@ RECORDED = HERE / "recorded"
 NS = 'xmlns:t="http://twistedmatrix.com/ns/twisted.web.template/0.1"'
 
 
-def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], Any]]:
+def roots(t: Any, path: Callable[[str], Any]) -> dict[str, Callable[[], Any]]:
     """Name -> a function making the root to flatten.  ``path(name)`` is how the module's
     XMLFile wants a file of listings/ (a FilePath for Twisted)."""
-    Element, XMLFile, XMLString, TagLoader = t.Element, t.XMLFile, t.XMLString, t.TagLoader
+    XMLFile, XMLString, TagLoader = t.XMLFile, t.XMLString, t.TagLoader
     renderer, tags, Tag = t.renderer, t.tags, t.Tag
 
     # -- the how-to's listings, as they are ------------------------------------------------
 
-    class Element1(Element):  # element_1.py
+    class Element1(t.Element):  # element_1.py
         loader = XMLFile(path("template-1.xml"))
 
         @renderer
@@ -38,7 +37,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def footer(self, request: Any, tag: Any) -> Any:
             return tag("Footer.")
 
-    class Element2(Element):  # element_2.py
+    class Element2(t.Element):  # element_2.py
         loader = XMLFile(path("template-1.xml"))
 
         @renderer
@@ -49,7 +48,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def footer(self, request: Any, tag: Any) -> Any:
             return tag(tags.b("Footer."))
 
-    class Element3(Element):  # element_3.py
+    class Element3(t.Element):  # element_3.py
         loader = XMLFile(path("template-1.xml"))
 
         @renderer
@@ -60,7 +59,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def footer(self, request: Any, tag: Any) -> Any:
             return tag(tags.p("Footer."), id="footer")
 
-    class Quoting(Element):  # quoting_element.py
+    class Quoting(t.Element):  # quoting_element.py
         loader = XMLFile(path("template-1.xml"))
 
         @renderer
@@ -71,7 +70,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def footer(self, request: Any, tag: Any) -> Any:
             return tag('>>>"Footer!"<<<', id='<"fun">')
 
-    class SlotsAttributes(Element):  # slots_attributes_1.py
+    class SlotsAttributes(t.Element):  # slots_attributes_1.py
         loader = XMLFile(path("slots-attributes-1.xml"))
 
         @renderer
@@ -79,7 +78,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
             tag.fillSlots(person_name="Luke", profile_image_url="http://example.com/user.png")
             return tag
 
-    class Widgets(Element):  # iteration-1.py
+    class Widgets(t.Element):  # iteration-1.py
         loader = XMLFile(path("iteration-1.xml"))
         widgetData = ["gadget", "contraption", "gizmo", "doohickey"]  # noqa: RUF012 (as listed)
 
@@ -88,7 +87,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
             for widget in self.widgetData:
                 yield tag.clone().fillSlots(widgetName=widget)
 
-    class SubviewWidgets(Element):  # subviews-1.py
+    class SubviewWidgets(t.Element):  # subviews-1.py
         loader = XMLFile(path("subviews-1.xml"))
         widgetData = ["gadget", "contraption", "gizmo", "doohickey"]  # noqa: RUF012 (as listed)
 
@@ -97,16 +96,16 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
             for widget in self.widgetData:
                 yield Widget(TagLoader(tag), widget)
 
-    class Widget(Element):
+    class Widget(t.Element):
         def __init__(self, loader: Any, name: str) -> None:
-            Element.__init__(self, loader)
+            t.Element.__init__(self, loader)
             self._name = name
 
         @renderer
         def name(self, request: Any, tag: Any) -> Any:
             return tag(self._name)
 
-    class Transparent(Element):  # transparent_element.py
+    class Transparent(t.Element):  # transparent_element.py
         loader = XMLFile(path("transparent-1.xml"))
 
         @renderer
@@ -119,7 +118,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
 
     # -- more of the surface: quoting rules, directives, markup objects --------------------
 
-    class AttributeRenderer(Element):
+    class AttributeRenderer(t.Element):
         loader = XMLString(
             f'<p {NS} t:render="root"><a class="x"><t:attr name="href" t:render="link" />go</a>'
             f'<a><t:attr name="title">x&amp;y <t:slot name="s" /></t:attr>'
@@ -134,7 +133,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def link(self, request: Any, tag: Any) -> Any:
             return tag("http://example.com/?a=1&b=<2>")
 
-    class Defaults(Element):
+    class Defaults(t.Element):
         loader = XMLString(
             f'<div {NS}><t:slot name="missing" default="fallback &amp; more" />'
             f'<span t:render="filled"><t:slot name="a" />/<t:slot name="b" default="B" />'
@@ -145,7 +144,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def filled(self, request: Any, tag: Any) -> Any:
             return tag.fillSlots(a=tags.em("A & a"))
 
-    class Namespaces(Element):
+    class Namespaces(t.Element):
         loader = XMLString(
             f'<html xmlns="http://www.w3.org/1999/xhtml" {NS} xml:lang="en">'
             '<body xmlns:svg="http://www.w3.org/2000/svg"><svg:svg width="10">'
@@ -158,7 +157,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def rect(self, request: Any, tag: Any) -> Any:
             return tag(height="5")
 
-    class Nested(Element):
+    class Nested(t.Element):
         loader = XMLString(
             f'<section {NS}><h1 t:render="title" /><t:transparent t:render="items" /></section>'
         )
@@ -171,7 +170,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def items(self, request: Any, tag: Any) -> Any:
             return [Item(TagLoader(tags.li(tags.span(render="label"))), n) for n in range(3)]
 
-    class Item(Element):
+    class Item(t.Element):
         def __init__(self, loader: Any, n: int) -> None:
             super().__init__(loader)
             self.n = n
@@ -180,7 +179,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         def label(self, request: Any, tag: Any) -> Any:
             return tag("item %d" % self.n, title=str(self.n))
 
-    class Cloning(Element):
+    class Cloning(t.Element):
         loader = XMLString(
             f'<ul {NS}><li t:render="rows" class="row"><b><t:slot name="k" /></b>'
             f'<i><t:slot name="v" /></i></li></ul>'
@@ -196,7 +195,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
                 out.append(row)
             return out
 
-    class Coroutine(Element):
+    class Coroutine(t.Element):
         loader = XMLString(f'<p {NS}><span t:render="later" /></p>')
 
         @renderer
@@ -224,7 +223,7 @@ def roots(t: ModuleType, path: Callable[[str], Any]) -> dict[str, Callable[[], A
         )
 
     def render_in_stan() -> Any:
-        class InStan(Element):
+        class InStan(t.Element):
             loader = TagLoader(tags.div(tags.span(render="hello"), tags.p("static"), id="x"))
 
             @renderer

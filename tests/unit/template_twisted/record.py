@@ -7,6 +7,7 @@ is kept in the repository: the tests compare hive's output with it and need no T
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import twisted
 from twisted.internet.defer import Deferred
@@ -16,7 +17,7 @@ from twisted.web import template
 from tests.unit.template_twisted.cases import LISTINGS, RECORDED, WAIT_FOR_IT, roots
 
 
-def flattened(root: object) -> bytes:
+def flattened(root: Any) -> bytes:
     results: list[object] = []
     template.flattenString(None, root).addBoth(results.append)
     (result,) = results
