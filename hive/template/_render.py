@@ -56,7 +56,7 @@ def renderElement(
     if signal is DONE:
         # All of it at once: one write, with a Content-Length.
         body = prefix + walk.take()
-        if type(request) is Request or isinstance(request, Request):
+        if isinstance(request, Request):
             request._send(body)
         else:
             request.setHeader(b"content-length", b"%d" % len(body))
