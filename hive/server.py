@@ -76,6 +76,9 @@ Address = IPv4Address | IPv6Address | UNIXAddress
 
 _PROTOCOLS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
 
+#: The status logged for a request whose client went away before the response was over.
+CLIENT_CLOSED_REQUEST = 499
+
 
 @implementer(IRequest)
 class Request:
@@ -852,9 +855,14 @@ class Site:
         return status[1] + self._date_lines + header_lines(headers._wire_items())
 
     def log(self, request: Request) -> None:
-        """Count a finished request and write its access log line."""
+        """Count a finished request and write its access log line.
+
+        A request the client abandoned before its response was over is counted and logged
+        with status 499 (nginx's "client closed request"), whatever the resource had set.
+        """
+        code = CLIENT_CLOSED_REQUEST if request._disconnected else request.code
         if self.stats is not None:
-            self.stats.request_finished(request.method, request.code, request.started)
+            self.stats.request_finished(request.method, code, request.started)
         access_log = self.access_log
         if access_log is None:
             return
@@ -869,7 +877,7 @@ class Site:
             "method": request.method,
             "uri": request.uri,
             "version": request.clientproto,
-            "status": request.code,
+            "status": code,
             "length": request.sentLength,
             "referer": referer[-1] if referer else None,
             "user_agent": agent[-1] if agent else None,

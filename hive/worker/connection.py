@@ -23,6 +23,30 @@ about once a second for every connection:
     body bytes       body_timeout after the last    408, close
     the client to    send_timeout after writing     abort
       read             paused
+    an answer, once  HALF_CLOSE_GRACE after the      the exchange is abandoned
+      the client       client's FIN                    (connectionLost), close
+      closed its side
+
+The client's FIN (end of input) while an exchange is under way.  A browser that leaves,
+a proxy that gives up, a client that times out: each closes its socket, and a server
+sees the same FIN as from a client that only shut down its sending side and still
+reads.  Twisted (HTTPChannel is not half-closeable), uvicorn (no ``eof_received``: the
+transport closes) and nginx (``ngx_http_test_reading``: 499) all take the FIN for the
+client being gone.  hive does too, so a long poll or a stream is told at once
+(``notifyFinish()`` fails, the producer is stopped, the access log says 499), with one
+allowance for HTTP/1.0-style clients that send a request, ``shutdown(SHUT_WR)`` and wait:
+
+- a response being streamed (its head is out, its end is not) is abandoned at once:
+  a stream's client going away is the usual reason for its FIN;
+- a request whose answer has not begun (and requests pipelined behind it) is answered if
+  the answer is complete within `HALF_CLOSE_GRACE`; what is still under way then is
+  abandoned.  Every ordinary render (synchronous, or a quick await) is done by then; a
+  long poll is not, and is told within the grace;
+- whatever was already written is flushed before the close (``transport.close()``).
+
+Upgrade.  Once an exchange has answered 101 (`switch_protocol`), the connection hands its
+transport to the new protocol's sans-IO object (hive.worker.websocket); the driver is told
+through ``on_switch`` and feeds that object from then on.
 """
 
 from __future__ import annotations
@@ -136,6 +160,8 @@ class ConnectionLost(ConnectionError):
 
 
 _NO_DEADLINE = float("inf")
+#: After the client's FIN, an answer not yet begun has this long to be complete (above).
+HALF_CLOSE_GRACE = 0.5
 #: How long an idle connection may still bring a request once its worker drains.
 DRAIN_IDLE_GRACE = 1.0
 #: Bodies up to this size are joined with the head into one write; larger ones are not copied.
@@ -161,6 +187,7 @@ class Connection:
         peer: Any = None,
         host: Any = None,
         secure: bool = False,
+        on_switch: Callable[[Any], None] | None = None,
     ) -> None:
         #: The client's and the server's address (hive.address objects).
         self.peer = peer
@@ -194,7 +221,12 @@ class Connection:
         self._write_paused = False
         self._closing = False
         self._peer_eof = False
+        # When what is under way is given up after the client's FIN; inf before one.
+        self._gone_at = _NO_DEADLINE
         self._processing = False
+        # Raw bytes that came after an upgrade request, for the protocol switched to.
+        self._upgrade_bytes: bytearray | None = None
+        self._on_switch = on_switch
         #: Requests answered on this connection.
         self.requests = 0
 
@@ -237,11 +269,20 @@ class Connection:
         self._pending.extend(self.engine.feed(data))
         self._process(now)
 
-    def eof_received(self) -> bool:
-        """The client closed its side; return True to keep ours open for the answer."""
+    def eof_received(self, now: float) -> bool:
+        """The client closed its side; return True to keep ours open for an answer.
+
+        See the module docstring: a stream under way is abandoned, an answer not begun
+        has `HALF_CLOSE_GRACE` (the `deadline`) to be complete.
+        """
         self._peer_eof = True
         self._fail_body("the client closed the connection before the whole body")
+        if self._wait is _Wait.EXCHANGE and self._plan is not None:
+            self._abandon("the client closed the connection during the response")
+            return False
         if self._wait is _Wait.EXCHANGE or self._pending:
+            self._gone_at = now + HALF_CLOSE_GRACE
+            self._deadline = min(self._deadline, self._gone_at)
             return True
         self._close()
         return False
@@ -261,7 +302,7 @@ class Connection:
         """The transport's buffer is full."""
         self._write_paused = True
         if self._wait is _Wait.EXCHANGE:
-            self._deadline = now + self.limits.send_timeout
+            self._deadline = min(now + self.limits.send_timeout, self._gone_at)
             if self._exchange is not None:
                 self._exchange.writing_paused()
 
@@ -282,6 +323,8 @@ class Connection:
             self._close()
         elif wait is _Wait.HEAD or wait is _Wait.BODY:
             self._send_error(408)
+        elif wait is _Wait.EXCHANGE and now >= self._gone_at:
+            self._abandon("the client closed the connection before the answer")
         elif wait is _Wait.EXCHANGE and self._sink is not None and not self._write_paused:
             log.info("no request body bytes for %.0f s; closing", self.limits.body_timeout)
             self._fail_body("the client stopped sending the body")
@@ -303,6 +346,12 @@ class Connection:
         self._closing = True
         if self._wait is _Wait.IDLE and not self._pending:
             self._deadline = min(self._deadline, now + DRAIN_IDLE_GRACE)
+
+    @property
+    def deadline(self) -> float:
+        """When `check_deadlines` next has something to do (inf for never); a driver that
+        sweeps once a second may call it sooner for a deadline due within the second."""
+        return self._deadline
 
     @property
     def idle(self) -> bool:
@@ -455,7 +504,7 @@ class Connection:
 
     def _begin_exchange(self, head: RequestHead, body: BinaryIO | BodySink) -> None:
         self._wait = _Wait.EXCHANGE
-        self._deadline = _NO_DEADLINE
+        self._deadline = self._gone_at
         self._read_ahead = 0
         self.requests += 1
         exchange = self.handler(head, body, self)
@@ -674,10 +723,20 @@ class Connection:
         return self._closing or (self._peer_eof and not self._pending)
 
     def _exchange_deadline(self, now: float) -> float:
-        """While an exchange is under way: body bytes are due if a streamed body is read."""
+        """While an exchange is under way: body bytes are due if a streamed body is read;
+        after the client's FIN, the answer is due by `_gone_at`."""
         if self._sink is not None and self._reading:
-            return now + self.limits.body_timeout
-        return _NO_DEADLINE
+            return min(now + self.limits.body_timeout, self._gone_at)
+        return self._gone_at
+
+    def _abandon(self, reason: str) -> None:
+        """The client is gone: the exchange is told, what was written is flushed, close."""
+        self._pending.clear()
+        self._plan = None
+        exchange, self._exchange = self._exchange, None
+        self._close()
+        if exchange is not None:
+            exchange.connectionLost(ConnectionLost(reason))
 
     def _pause_reading(self) -> None:
         if self._reading:

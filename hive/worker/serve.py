@@ -73,7 +73,16 @@ class _HTTPProtocol(asyncio.Protocol):
         self.connection.data_received(data, self.time())
 
     def eof_received(self) -> bool:
-        return self.connection.eof_received()
+        connection = self.connection
+        now = self.time()
+        keep = connection.eof_received(now)
+        if keep and connection.deadline < now + SWEEP_INTERVAL:
+            # An answer due within the second (HALF_CLOSE_GRACE): the sweep would be late.
+            self.server.loop.call_at(connection.deadline, self._check_deadlines)
+        return keep
+
+    def _check_deadlines(self) -> None:
+        self.connection.check_deadlines(self.time())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self.connection)

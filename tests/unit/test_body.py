@@ -203,7 +203,7 @@ def test_half_close_mid_body_fails_the_read(engine: str) -> None:
         h = Harness(upload, engine=engine)
         h.send(post(10) + b"abc")
         await settle()
-        h.connection.eof_received()
+        h.connection.eof_received(0.0)
         await settle()
         assert len(upload.errors) == 1
 

@@ -12,8 +12,8 @@ from hive._clock import Clock
 from hive.engine import ENGINES, HeadLimits
 from hive.resource import Resource
 from hive.server import Request, Site
-from hive.worker.connection import ConnectionLimits
-from tests.unit.harness import Harness, Held
+from hive.worker.connection import HALF_CLOSE_GRACE, ConnectionLimits
+from tests.unit.harness import Harness, Held, run
 
 
 class Body(Resource):
@@ -251,18 +251,109 @@ def test_pipelined_flood_stops_reading(engine: str) -> None:
     assert harness.transport.reading
 
 
-def test_half_close_still_gets_the_answer(engine: str) -> None:
+def test_half_close_after_the_answer_closes_at_once(engine: str) -> None:
     harness = Harness(Body(), engine=engine)
     harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    assert harness.connection.eof_received() is False  # already answered, nothing pending
+    assert harness.connection.eof_received(0.0) is False  # already answered, nothing pending
+    assert harness.transport.closed and not harness.transport.aborted
+    assert harness.response().status == 200
+
+
+def test_half_closed_client_gets_an_answer_given_within_the_grace(engine: str) -> None:
+    """An HTTP/1.0-style client sends its request, shuts down its side and reads."""
     held = Held()
     harness = Harness(held, engine=engine)
     harness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    assert harness.connection.eof_received() is True
+    assert harness.connection.eof_received(0.0) is True
+    assert harness.connection.deadline == HALF_CLOSE_GRACE
+    harness.now = HALF_CLOSE_GRACE / 2
+    harness.connection.check_deadlines(harness.now)
     held.requests[0].finish()
     response = harness.response()
     assert response.status == 200 and response.header("Connection") == "close"
     assert harness.transport.closed
+
+
+def test_half_closed_pipeline_is_answered_within_the_grace() -> None:
+    # The h11 engine holds a pipelined request back until the first is answered, so the
+    # connection cannot see it at the FIN and closes after the first answer, as before.
+    held = Held()
+    harness = Harness(held, engine="httptools")
+    harness.send(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert harness.connection.eof_received(0.0) is True
+    held.requests[0].finish()
+    assert len(held.requests) == 2 and not harness.transport.closed
+    held.requests[1].finish()
+    assert [r.status for r in harness.responses()] == [200, 200]
+    assert harness.transport.closed
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.finished: list[tuple[bytes, int]] = []
+
+    def request_started(self) -> None:
+        pass
+
+    def request_finished(self, method: bytes, code: int, started_at: float) -> None:
+        self.finished.append((method, code))
+
+
+def test_long_poll_is_told_when_the_client_goes_away(engine: str) -> None:
+    """The bug of issue 16: a FIN during a NOT_DONE_YET answer that wrote nothing."""
+
+    async def scenario() -> None:
+        held = Held()
+        site = Site(held)
+        site.stats = stats = Recorder()
+        harness = Harness(site, engine=engine)
+        harness.send(b"GET /poll HTTP/1.1\r\nHost: a\r\n\r\n")
+        request = held.requests[0]
+        finished = request.notifyFinish()
+        stopped: list[bool] = []
+
+        class Producer:
+            def pauseProducing(self) -> None: ...
+
+            def resumeProducing(self) -> None: ...
+
+            def stopProducing(self) -> None:
+                stopped.append(True)
+
+        request.registerProducer(Producer(), True)
+        assert harness.connection.eof_received(10.0) is True
+        harness.connection.check_deadlines(10.0 + HALF_CLOSE_GRACE - 0.01)
+        assert not finished.done()
+        harness.connection.check_deadlines(10.0 + HALF_CLOSE_GRACE)
+        assert finished.done() and isinstance(finished.exception(), ConnectionError)
+        assert stopped == [True]
+        assert stats.finished == [(b"GET", 499)]
+        assert harness.transport.closed and harness.transport.data == b""
+        request.write(b"too late")  # quiet no-ops after the client went away
+        request.finish()
+        assert harness.transport.data == b""
+
+    run(scenario())
+
+
+def test_stream_is_abandoned_at_the_clients_fin(engine: str) -> None:
+    async def scenario() -> None:
+        held = Held()
+        site = Site(held)
+        site.stats = stats = Recorder()
+        harness = Harness(site, engine=engine)
+        harness.send(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        request = held.requests[0]
+        finished = request.notifyFinish()
+        request.write(b"event 1\n")
+        assert harness.connection.eof_received(0.0) is False
+        assert finished.done() and isinstance(finished.exception(), ConnectionError)
+        assert stats.finished == [(b"GET", 499)]
+        # What was written is flushed (close, not abort).
+        assert harness.transport.closed and not harness.transport.aborted
+        assert b"event 1" in harness.transport.data
+
+    run(scenario())
 
 
 def test_drain_closes_idle_after_a_grace_and_finishes_busy(engine: str) -> None:
