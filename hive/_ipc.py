@@ -5,6 +5,10 @@ to value. msgpack is self-delimiting, so there is no length prefix. A field this
 does not know is ignored; a missing or wrongly typed field makes the message `Malformed`,
 and a well-formed message of an unknown kind decodes as `Unknown`.
 
+Messages grow by adding fields with a default at the end of a class: a peer that does not
+send such a field gets the default, so adding one needs no new `PROTOCOL_VERSION` (changing
+or removing a field does).
+
 `Decoder` never raises. It frames messages itself rather than through `msgpack.Unpacker`,
 whose buffer limit does not bound a message (the C unpacker builds containers as bytes
 arrive) and which cannot say where the next message starts after an error. Framing first
@@ -18,7 +22,7 @@ caller owns the channel and decides whether to keep it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeAlias
 
 import msgpack  # type: ignore[import-untyped]
@@ -94,6 +98,11 @@ class Stats:
     durations: list[int]
     #: The sum of request durations in seconds (the histogram's _sum).
     duration_sum: float
+    #: WebSockets open now; messages received and sent; close code (a str) -> closes.
+    websockets_open: int = 0
+    websocket_messages_in: int = 0
+    websocket_messages_out: int = 0
+    websocket_closes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.durations) != len(DURATION_BUCKETS) + 1:
@@ -179,7 +188,17 @@ _CHECKS: dict[str, Any] = {
     "list[int]": lambda v: v if isinstance(v, list) and all(map(_is_int, v)) else None,
 }
 _SPECS = {
-    kind: (cls, tuple((field.name, str(field.type)) for field in fields(cls)))
+    kind: (
+        cls,
+        tuple(
+            (
+                item.name,
+                str(item.type),
+                item.default is not MISSING or item.default_factory is not MISSING,
+            )
+            for item in fields(cls)
+        ),
+    )
     for kind, cls in _CLASSES.items()
 }
 
@@ -202,8 +221,10 @@ def _parse(frame: bytes | bytearray) -> Message | Unknown | Malformed:
         return Unknown(kind, body)
     cls, annotations = spec
     values = {}
-    for name, annotation in annotations:
+    for name, annotation, optional in annotations:
         if name not in body:
+            if optional:
+                continue  # added later: the class's default
             return Malformed(f"{kind}.{name}: missing")
         value = _CHECKS[annotation](body[name])
         if value is None:

@@ -62,7 +62,7 @@ from hive.session import (
 )
 from hive.urlpath import URLPath
 from hive.worker.body import RequestBody
-from hive.worker.connection import BodySink, Connection
+from hive.worker.connection import BodySink, Connection, Driven
 from hive.worker.sendfile import send_copied, send_zero_copy
 
 __all__ = ["NOT_DONE_YET", "GzipEncoderFactory", "Request", "Site", "version"]
@@ -439,6 +439,24 @@ class Request:
             offset += sent
             count -= sent
         await send_copied(self, file, offset, count)
+
+    def switch_protocol(
+        self, headers: list[tuple[bytes, bytes]], make: Callable[[Any, float], Driven]
+    ) -> Driven:
+        """Answer 101 Switching Protocols and hand the connection over (hive's own).
+
+        ``headers`` go with the response's own (Server, Date, cookies); ``make(transport,
+        now)`` builds the sans-IO object of the new protocol (hive.worker.websocket), which
+        the worker feeds from then on.  The request is over, logged as 101.
+        """
+        if self.startedWriting or self._disconnected or not self.channel.can_switch():
+            raise RuntimeError("the response has begun, or the request cannot switch protocol")
+        self.setResponseCode(http.SWITCHING)
+        own, _length, _close = self._response_headers()
+        self.startedWriting = self.finished = True
+        switched = self.channel.switch_protocol(own + headers, make)
+        self._done(None)
+        return switched
 
     def notifyFinish(self) -> asyncio.Future[None]:
         """A future that completes when the response is finished, or fails if the client

@@ -190,6 +190,12 @@ def _size(text: str) -> int:
 @click.option("--body-timeout", default=_CONN.body_timeout, show_default=True)
 @click.option("--keep-alive-timeout", default=_CONN.keep_alive_timeout, show_default=True)
 @click.option("--send-timeout", default=_CONN.send_timeout, show_default=True)
+@click.option(
+    "--websocket-drain-timeout",
+    default=_CONN.websocket_drain_timeout,
+    show_default=True,
+    help="Draining: seconds before open WebSockets are closed with 1001.",
+)
 @click.pass_context
 def run(ctx: click.Context, /, app: str | None, config_file: str | None, **options: Any) -> None:
     """Serve MODULE:ATTRIBUTE (a Site, a root Resource, or a callable returning one; with
@@ -363,6 +369,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
             body_timeout=options["body_timeout"],
             keep_alive_timeout=options["keep_alive_timeout"],
             send_timeout=options["send_timeout"],
+            websocket_drain_timeout=options["websocket_drain_timeout"],
         ),
     )
 

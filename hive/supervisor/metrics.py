@@ -168,6 +168,26 @@ def _families(
         unit="seconds",
     )
 
+    yield GaugeMetricFamily(
+        "hive_websockets", "Open WebSockets.", value=sum(s.websockets_open for s in live)
+    )
+    messages = CounterMetricFamily(
+        "hive_websocket_messages",
+        "WebSocket messages, received (in) and sent (out).",
+        labels=["direction"],
+    )
+    messages.add_metric(["in"], totals.websocket_messages_in)
+    messages.add_metric(["out"], totals.websocket_messages_out)
+    yield messages
+    closes = CounterMetricFamily(
+        "hive_websocket_closes",
+        "WebSockets ended, by close code (1006: the connection ended without a close frame).",
+        labels=["code"],
+    )
+    for code, count in sorted(totals.websocket_closes.items()):
+        closes.add_metric([code], count)
+    yield closes
+
     by_state = GaugeMetricFamily("hive_workers", "Worker processes, by state.", labels=["state"])
     for worker_state in WorkerState:
         count = sum(w.state is worker_state for w in workers)

@@ -30,6 +30,10 @@ class Totals:
     #: Per-bucket (not cumulative) counts of `ipc.DURATION_BUCKETS`, then +Inf.
     durations: list[int] = field(default_factory=_zero_durations)
     duration_sum: float = 0.0
+    websocket_messages_in: int = 0
+    websocket_messages_out: int = 0
+    #: Close code (a str) -> WebSockets that ended with it.
+    websocket_closes: dict[str, int] = field(default_factory=dict)
 
     def add(self, stats: ipc.Stats) -> None:
         """Fold in one worker's cumulative stats (a worker that exited, or a live one)."""
@@ -40,6 +44,10 @@ class Totals:
             self.responses[key] = self.responses.get(key, 0) + count
         self.durations = [a + b for a, b in zip(self.durations, stats.durations, strict=True)]
         self.duration_sum += stats.duration_sum
+        self.websocket_messages_in += stats.websocket_messages_in
+        self.websocket_messages_out += stats.websocket_messages_out
+        for code, count in stats.websocket_closes.items():
+            self.websocket_closes[code] = self.websocket_closes.get(code, 0) + count
 
     def combined(self, live: Iterable[ipc.Stats]) -> Totals:
         """These totals plus the `live` workers' stats, as a new `Totals`."""
@@ -50,6 +58,9 @@ class Totals:
             dict(self.responses),
             list(self.durations),
             self.duration_sum,
+            self.websocket_messages_in,
+            self.websocket_messages_out,
+            dict(self.websocket_closes),
         )
         for stats in live:
             out.add(stats)

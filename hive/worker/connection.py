@@ -68,12 +68,26 @@ from hive.engine import (
     ProtocolError,
     RequestHead,
     ResponsePlan,
+    header_lines,
     plan_response,
+    status_line,
     usual_framing,
 )
 from hive.http import RESPONSES
 
-__all__ = ["Connection", "ConnectionLimits", "Exchange", "RequestHandler", "Transport"]
+
+def _asks_upgrade(head: RequestHead) -> bool:
+    return any(name == b"upgrade" for name, _value in head.headers)
+
+
+__all__ = [
+    "Connection",
+    "ConnectionLimits",
+    "Driven",
+    "Exchange",
+    "RequestHandler",
+    "Transport",
+]
 
 log = logging.getLogger("hive.connection")
 
@@ -97,6 +111,9 @@ class ConnectionLimits:
     keep_alive_timeout: float = 15.0
     #: A client that reads nothing of a paused response for this long is cut off (nginx 60 s).
     send_timeout: float = 60.0
+    #: Draining, an open WebSocket is closed with 1001 ("going away") after this long, so
+    #: that its client reconnects to a new worker (--websocket-drain-timeout).
+    websocket_drain_timeout: float = 5.0
 
 
 class Transport(Protocol):
@@ -145,6 +162,27 @@ class RequestHandler(Protocol):
         """A sink for the body of ``head`` (which has a Content-Length) if the request is to
         be answered while its body arrives, or None to receive the body whole first."""
         ...
+
+
+class Driven(Protocol):
+    """What the driver feeds: a `Connection`, or the protocol one switched to (a
+    hive.worker.websocket.WebSocketConnection after a 101)."""
+
+    transport: Any
+
+    def data_received(self, data: bytes, now: float) -> None: ...
+    def eof_received(self, now: float) -> bool: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+    def pause_writing(self, now: float) -> None: ...
+    def resume_writing(self) -> None: ...
+    def check_deadlines(self, now: float) -> None: ...
+    def drain(self, now: float) -> None: ...
+
+    @property
+    def deadline(self) -> float: ...
+
+    @property
+    def idle(self) -> bool: ...
 
 
 class _Wait(Enum):
@@ -266,6 +304,13 @@ class Connection:
                 self._read_ahead += len(data)
                 if self._read_ahead > self.limits.max_pipeline_bytes:
                     self._pause_reading()
+                upgrading = self._head
+                if upgrading is not None and _asks_upgrade(upgrading):
+                    # The new protocol's first bytes, if the exchange switches to it.
+                    if self._upgrade_bytes is None:
+                        self._upgrade_bytes = bytearray()
+                    self._upgrade_bytes += data
+                    return
         self._pending.extend(self.engine.feed(data))
         self._process(now)
 
@@ -678,6 +723,39 @@ class Connection:
         if self._pending:
             self._process(now)
 
+    def switch_protocol(
+        self, headers: list[tuple[bytes, bytes]], make: Callable[[Any, float], Driven]
+    ) -> Driven:
+        """Answer the exchange with 101 and ``headers``, and hand the transport over.
+
+        ``make(transport, now)`` builds the sans-IO object of the new protocol; the driver
+        is told (``on_switch``) and feeds it from then on.  Bytes the client sent after the
+        upgrade request are its first input.  This connection is done with the transport.
+        """
+        head = self._head
+        assert self._wait is _Wait.EXCHANGE and self._plan is None and head is not None
+        if self._pending:
+            raise ValueError("the client sent more after the upgrade request")
+        now = self._clock()
+        self.transport.write(
+            status_line(101, b"Switching Protocols") + header_lines(headers) + b"\r\n"
+        )
+        early, self._upgrade_bytes = self._upgrade_bytes, None
+        self._wait = _Wait.CLOSED
+        self._deadline = _NO_DEADLINE
+        self._exchange = None
+        switched = make(self.transport, now)
+        if self._on_switch is not None:
+            self._on_switch(switched)
+        if not self._reading:
+            self._reading = True
+            self.transport.resume_reading()
+        if early:
+            switched.data_received(bytes(early), now)
+        if self._peer_eof and not switched.eof_received(now):
+            self.transport.close()
+        return switched
+
     def abort_response(self) -> None:
         """The response cannot be completed (an error after the head was sent): cut it off."""
         self._plan = None
@@ -688,6 +766,10 @@ class Connection:
             self.transport.abort()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def can_switch(self) -> bool:
+        """Whether the exchange under way may still answer 101 (`switch_protocol`)."""
+        return self._wait is _Wait.EXCHANGE and self._plan is None and not self._pending
 
     def _send_error(self, status: int) -> None:
         """Answer ``status`` with a short page and close: the connection's own errors."""

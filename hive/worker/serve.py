@@ -21,7 +21,7 @@ from typing import Any
 from hive._config import Config
 from hive.address import address_from_sockaddr
 from hive.engine import EngineFactory, HeadLimits, get_engine
-from hive.worker.connection import Connection, ConnectionLimits, RequestHandler
+from hive.worker.connection import Connection, ConnectionLimits, Driven, RequestHandler
 
 __all__ = ["Server"]
 
@@ -38,6 +38,8 @@ class _HTTPProtocol(asyncio.Protocol):
     """Forwards the transport's calls to a sans-IO Connection, with the loop's time."""
 
     __slots__ = ("connection", "family", "server", "time")
+
+    connection: Driven
 
     def __init__(self, server: Server, family: int) -> None:
         self.server = server
@@ -63,11 +65,21 @@ class _HTTPProtocol(asyncio.Protocol):
             peer=peer,
             host=host,
             secure=server.secure,
+            on_switch=self._switched,
         )
         server.connections.add(self.connection)
         server.accepted += 1
         if server.draining:
             self.connection.drain(self.time())
+
+    def _switched(self, switched: Driven) -> None:
+        """The connection switched protocols (a WebSocket): feed the new object from now."""
+        server = self.server
+        server.connections.discard(self.connection)
+        self.connection = switched
+        server.connections.add(switched)
+        if server.draining:
+            switched.drain(self.time())
 
     def data_received(self, data: bytes) -> None:
         self.connection.data_received(data, self.time())
@@ -111,7 +123,7 @@ class Server:
         self.head_limits: HeadLimits = config.head
         self.limits: ConnectionLimits = config.connection
         self.backlog = config.backlog
-        self.connections: set[Connection] = set()
+        self.connections: set[Driven] = set()
         #: The address objects of the local addresses connections came to.
         self.hosts: dict[Any, Any] = {}
         #: Connections accepted since the server started.

@@ -15,11 +15,28 @@ __all__ = ["WorkerStats"]
 class WorkerStats:
     """Counts requests as they start and finish; cumulative since the worker started."""
 
-    __slots__ = ("_duration_sum", "_durations", "_process", "_responses", "finished", "started")
+    __slots__ = (
+        "_duration_sum",
+        "_durations",
+        "_process",
+        "_responses",
+        "finished",
+        "started",
+        "websocket_closes",
+        "websocket_messages_in",
+        "websocket_messages_out",
+        "websockets_opened",
+    )
 
     def __init__(self) -> None:
         self.started = 0
         self.finished = 0
+        # WebSockets (hive.worker.websocket counts into these, as WebSocketStats).
+        self.websockets_opened = 0
+        self.websocket_messages_in = 0
+        self.websocket_messages_out = 0
+        #: Close code -> WebSockets that ended with it.
+        self.websocket_closes: dict[int, int] = {}
         self._responses: dict[tuple[bytes, int], int] = {}
         self._durations = [0] * (len(ipc.DURATION_BUCKETS) + 1)
         self._duration_sum = 0.0
@@ -36,6 +53,12 @@ class WorkerStats:
         duration = time.time() - started_at
         self._duration_sum += duration
         self._durations[bisect.bisect_left(ipc.DURATION_BUCKETS, duration)] += 1
+
+    def websocket_opened(self) -> None:
+        self.websockets_opened += 1
+
+    def websocket_closed(self, code: int) -> None:
+        self.websocket_closes[code] = self.websocket_closes.get(code, 0) + 1
 
     def snapshot(self, *, accepted: int, active: int, idle: int) -> ipc.Stats:
         with self._process.oneshot():
@@ -55,4 +78,8 @@ class WorkerStats:
             },
             durations=list(self._durations),
             duration_sum=self._duration_sum,
+            websockets_open=self.websockets_opened - sum(self.websocket_closes.values()),
+            websocket_messages_in=self.websocket_messages_in,
+            websocket_messages_out=self.websocket_messages_out,
+            websocket_closes={str(code): n for code, n in self.websocket_closes.items()},
         )

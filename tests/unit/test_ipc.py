@@ -41,6 +41,10 @@ STATS = Stats(
     responses={"GET 200": 8, "POST 404": 2},
     durations=HISTOGRAM,
     duration_sum=0.75,
+    websockets_open=3,
+    websocket_messages_in=100,
+    websocket_messages_out=90,
+    websocket_closes={"1000": 5, "1001": 2},
 )
 EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     (
@@ -126,10 +130,22 @@ def test_a_float_field_takes_an_int() -> None:
     assert type(decoded.sent_at) is float
 
 
+def _required(message: Message, name: str) -> bool:
+    item = next(f for f in dataclasses.fields(message) if f.name == name)
+    return item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
+
+
 MISSING = [
     (kind, name, {key: value for key, value in fields.items() if key != name})
-    for _, kind, fields in EXAMPLES
+    for message, kind, fields in EXAMPLES
     for name in fields
+    if _required(message, name)
+]
+OPTIONAL = [
+    (message, kind, name, {key: value for key, value in fields.items() if key != name})
+    for message, kind, fields in EXAMPLES
+    for name in fields
+    if not _required(message, name)
 ]
 
 
@@ -138,6 +154,20 @@ MISSING = [
 )
 def test_missing_field(kind: str, name: str, fields: dict[str, Any]) -> None:
     assert decode_one(pack(kind, fields)) == Malformed(f"{kind}.{name}: missing")
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "name", "fields"),
+    OPTIONAL,
+    ids=[f"{k}.{n}" for _, k, n, _ in OPTIONAL],
+)
+def test_field_added_later_takes_its_default(
+    message: Message, kind: str, name: str, fields: dict[str, Any]
+) -> None:
+    """A peer that predates a field with a default (a worker of an older hive) still talks."""
+    decoded = decode_one(pack(kind, fields))
+    default = type(message)(**{k: v for k, v in fields_of(message).items() if k != name})
+    assert decoded == default
 
 
 # A wrongly typed value for each annotation; bool is not an int, though Python says it is.
