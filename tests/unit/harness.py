@@ -15,7 +15,7 @@ from hive.engine import HeadLimits, get_engine
 from hive.iweb import IResource
 from hive.resource import Resource
 from hive.server import NOT_DONE_YET, Request, Site
-from hive.worker.connection import Connection, ConnectionLimits
+from hive.worker.connection import Connection, ConnectionLimits, Driven
 
 
 class Held(Resource):
@@ -96,14 +96,20 @@ class Harness:
             clock=lambda: self.now,
             peer=IPv4Address("TCP", "192.0.2.7", 5555),
             host=IPv4Address("TCP", "127.0.0.1", 8080),
+            on_switch=self._switched,
         )
+        #: What the driver feeds: the connection, or the protocol it switched to (101).
+        self.driven: Driven = self.connection
         self._read = 0
         self.now = now
+
+    def _switched(self, switched: Driven) -> None:
+        self.driven = switched
 
     def send(self, data: bytes, now: float | None = None) -> None:
         if now is not None:
             self.now = now
-        self.connection.data_received(data, self.now)
+        self.driven.data_received(data, self.now)
 
     def responses(self, method: str = "GET") -> list[Response]:
         """Every complete response written since the last call."""
