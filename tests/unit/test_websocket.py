@@ -339,17 +339,23 @@ def test_server_close_waits_for_the_client_then_gives_up() -> None:
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
-        (raw(0x1, b"\xff\xfe"), 1007),  # invalid UTF-8
-        (raw(0x1, b"ok", fin=False) + raw(0x0, b"\xc3"), 1007),  # cut in the last fragment
-        (raw(0x1, b"\xed\xa0\x80", fin=False), 1007),  # a surrogate: bad at once
-        (raw(0x1, b"hi", rsv=0b100), 1002),  # a reserved bit
-        (raw(0x1, b"hi", mask=False), 1002),  # an unmasked client frame
-        (raw(0x3, b"hi"), 1002),  # a reserved opcode
-        (raw(0x0, b"hi"), 1002),  # a continuation with nothing to continue
-        (raw(0x9, b"p", fin=False), 1002),  # a fragmented control frame
-        (raw(0x9, b"x" * 126), 1002),  # a control frame over 125 bytes
-        (raw(0x8, struct.pack("!H", 1005)), 1002),  # a close code no endpoint may send
-        (raw(0x1, b"a", fin=False) + raw(0x1, b"b"), 1002),  # a new message inside one
+        pytest.param(raw(0x1, b"\xff\xfe"), 1007, id="invalid UTF-8"),
+        pytest.param(
+            raw(0x1, b"ok", fin=False) + raw(0x0, b"\xc3"), 1007, id="cut in the last fragment"
+        ),
+        pytest.param(raw(0x1, b"\xed\xa0\x80", fin=False), 1007, id="a surrogate: bad at once"),
+        pytest.param(raw(0x1, b"hi", rsv=0b100), 1002, id="a reserved bit"),
+        pytest.param(raw(0x1, b"hi", mask=False), 1002, id="an unmasked client frame"),
+        pytest.param(raw(0x3, b"hi"), 1002, id="a reserved opcode"),
+        pytest.param(raw(0x0, b"hi"), 1002, id="a continuation with nothing to continue"),
+        pytest.param(raw(0x9, b"p", fin=False), 1002, id="a fragmented control frame"),
+        pytest.param(raw(0x9, b"x" * 126), 1002, id="a control frame over 125 bytes"),
+        pytest.param(
+            raw(0x8, struct.pack("!H", 1005)), 1002, id="a close code no endpoint may send"
+        ),
+        pytest.param(
+            raw(0x1, b"a", fin=False) + raw(0x1, b"b"), 1002, id="a new message inside one"
+        ),
     ],
 )
 def test_broken_frames_close_with_the_rfcs_code(frame: bytes, code: int) -> None:
