@@ -26,12 +26,19 @@ _RawHeaders = (
 
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
-# Names whose usual spelling is not plain dash-capitalisation (Twisted's list).
+# Names whose usual spelling is not plain dash-capitalisation (Twisted's list, and
+# WebSocket's).
 _SPECIAL_NAMES: Final[dict[bytes, bytes]] = {
     b"content-md5": b"Content-MD5",
     b"dnt": b"DNT",
     b"etag": b"ETag",
     b"p3p": b"P3P",
+    # RFC 6455's spelling.
+    b"sec-websocket-accept": b"Sec-WebSocket-Accept",
+    b"sec-websocket-extensions": b"Sec-WebSocket-Extensions",
+    b"sec-websocket-key": b"Sec-WebSocket-Key",
+    b"sec-websocket-protocol": b"Sec-WebSocket-Protocol",
+    b"sec-websocket-version": b"Sec-WebSocket-Version",
     b"te": b"TE",
     b"www-authenticate": b"WWW-Authenticate",
     b"x-xss-protection": b"X-XSS-Protection",
