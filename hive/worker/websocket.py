@@ -304,6 +304,7 @@ class WebSocketConnection:
     """The server side of one open WebSocket."""
 
     __slots__ = (
+        "_batching",
         "_clock",
         "_close_at",
         "_closed",
@@ -360,6 +361,7 @@ class WebSocketConnection:
         self._reading = True
         self._write_paused = False
         self._closed = False
+        self._batching = False
         if stats is not None:
             stats.websocket_opened()
 
@@ -374,7 +376,12 @@ class WebSocketConnection:
         frames.receive_data(data)
         events = frames.events_received()
         if events:
-            self._deliver(events)
+            # What the handlers send meanwhile leaves in one write after them.
+            self._batching = True
+            try:
+                self._deliver(events)
+            finally:
+                self._batching = False
         self._flush()
 
     def eof_received(self, now: float) -> bool:
@@ -519,10 +526,18 @@ class WebSocketConnection:
         stats = self._stats
         if stats is not None:
             stats.websocket_messages_out += 1
-        self._flush()
+        if not self._batching:
+            self._flush()
 
     def _flush(self) -> None:
-        for data in self._frames.data_to_send():
+        writes = self._frames.data_to_send()
+        if not writes:
+            return
+        if len(writes) > 1 and SEND_EOF not in writes:
+            # One write (one send() call) for every frame a read's handlers sent.
+            self.transport.write(b"".join(writes))
+            return
+        for data in writes:
             if data == SEND_EOF:
                 self._closed_transport()
             else:
