@@ -66,15 +66,9 @@ class Server:
 
 def servers(port: int, control: str) -> list[Server]:
     python = sys.executable
-    found = [
-        Server(
-            "hive",
-            [python, "-m", "hive", "run", "loadtests.apps.ws_apps:root"]
-            + ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-access-log"]
-            + ["--control", control],
-            worker_child=True,
-        )
-    ]
+    hive = [python, "-m", "hive", "run", "loadtests.apps.ws_apps:root"]
+    hive += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-access-log"]
+    found = [Server("hive", [*hive, "--control", control], worker_child=True)]
     uvicorn = [python, "-m", "uvicorn", "loadtests.apps.ws_apps:asgi_echo"]
     uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     uvicorn += ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
@@ -227,7 +221,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="hive-ws-bench-")
     try:
         port = free_port()
-        chosen = [s for s in servers(port, f"{workdir}/hive.ctl")]
+        chosen = servers(port, f"{workdir}/hive.ctl")
         if args.only:
             chosen = [s for s in chosen if s.name in args.only.split(",")]
         print(
