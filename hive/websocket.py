@@ -233,6 +233,11 @@ class WebSocketResource(Resource):
     ) -> None:
         if request._disconnected:
             return
+        if protocol is not None and not request.channel.can_switch():
+            request.setResponseCode(400)
+            request.write(b"bytes came after the handshake\n")
+            request.finish()
+            return
         if protocol is None:
             request.setResponseCode(403)
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
@@ -321,7 +326,8 @@ class _Channel:
         self._connection = connection
         self.subprotocol = connection.subprotocol
         self._queue: deque[str | bytes] = deque()
-        self._busy = False
+        # Busy until `start`: bytes that came with the handshake wait for negotiationStarted.
+        self._busy = True
         self._lost: WebSocketClosed | None = None
         self._told = False
         self._producer: Any = None
@@ -330,7 +336,6 @@ class _Channel:
 
     def start(self) -> None:
         protocol = self._protocol
-        self._busy = True
         try:
             protocol.negotiationStarted(self)
             result = protocol.negotiationFinished()

@@ -708,6 +708,10 @@ class Connection:
         self._head = None
         if self._holds_back:
             self._pending.extend(self.engine.next_cycle())
+        kept, self._upgrade_bytes = self._upgrade_bytes, None
+        if kept:
+            # An Upgrade the resource did not take (curl's h2c, say): HTTP goes on.
+            self._pending.extend(self.engine.feed(bytes(kept)))
         if self._peer_eof and not self._pending:
             self._close()
             return

@@ -515,3 +515,15 @@ def test_draining_connection_gets_connection_close_on_the_usual_response(engine:
     response = harness.get("/")
     assert response.header("connection") == "close"
     assert harness.transport.closed
+
+
+def test_an_upgrade_the_resource_does_not_take_leaves_http_going(engine: str) -> None:
+    """curl sends Upgrade: h2c on plain HTTP; a pipelined request after it is still served."""
+    held = Held()
+    harness = Harness(held, engine=engine)
+    harness.send(b"GET /1 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+    harness.send(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    held.requests[0].finish()
+    assert [r.uri for r in held.requests] == [b"/1", b"/2"]
+    held.requests[1].finish()
+    assert [r.status for r in harness.responses()] == [200, 200]

@@ -543,3 +543,21 @@ def test_stats_count_websockets_messages_and_closes() -> None:
     assert snapshot.websocket_messages_in == 2 and snapshot.websocket_messages_out == 2
     assert snapshot.websocket_closes == {"1000": 1} and snapshot.websockets_open == 0
     assert snapshot.responses == {"GET 101": 1}
+
+
+def test_a_frame_sent_before_an_async_accept_reaches_the_protocol_after_it_starts() -> None:
+    async def scenario() -> None:
+        protocol = Recorder(echo=False)
+
+        class Later:
+            async def buildProtocol(self, request: Any) -> Recorder:
+                await asyncio.sleep(0)
+                return protocol
+
+        client = Client(WebSocketResource(Later()))
+        client.harness.send(handshake_bytes())
+        client.harness.send(raw(0x1, b"eager"))  # before the 101: kept for the WebSocket
+        await settle()
+        assert protocol.events == ["started", "finished", "eager"]
+
+    run(scenario())
