@@ -561,3 +561,33 @@ def test_a_frame_sent_before_an_async_accept_reaches_the_protocol_after_it_start
         assert protocol.events == ["started", "finished", "eager"]
 
     run(scenario())
+
+
+# -- Twisted's API, by its own definition --------------------------------------------------------
+
+
+@pytest.mark.parametrize("ours", ["WebSocketTransport", "WebSocketProtocol"])
+def test_the_names_and_parameters_are_twisteds(ours: str) -> None:
+    """Every method of Twisted 26.10's typing.Protocols is here, with its parameters first
+    (hive's own ones after them have defaults: loseConnection's reason)."""
+    import inspect
+
+    twisted_websocket = pytest.importorskip("twisted.web.websocket")
+    import hive.websocket
+
+    twisted_class = getattr(twisted_websocket, ours)
+    hive_class = getattr(hive.websocket, ours)
+    methods = [n for n, v in vars(twisted_class).items() if inspect.isfunction(v) and n[0] != "_"]
+    assert methods, "Twisted's protocol lists its methods"
+    for name in methods:
+        expected = list(inspect.signature(getattr(twisted_class, name)).parameters)
+        parameters = inspect.signature(getattr(hive_class, name)).parameters
+        assert list(parameters)[: len(expected)] == expected, name
+        extra = list(parameters.values())[len(expected) :]
+        assert all(p.default is not inspect.Parameter.empty for p in extra), name
+    factory = twisted_websocket.WebSocketServerFactory.buildProtocol
+    assert list(inspect.signature(factory).parameters) == ["self", "request"]
+    assert list(inspect.signature(WebSocketResource.__init__).parameters)[:2] == [
+        "self",
+        "factory",
+    ]
