@@ -38,6 +38,7 @@ A Twisted program ports by its import.  Beyond Twisted's:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Awaitable, Sequence
@@ -204,7 +205,7 @@ class WebSocketResource(Resource):
         if isinstance(negotiated, HandshakeError):
             return _refuse(request, negotiated)
         if not hive_request.channel.can_switch():
-            return _refuse(request, HandshakeError(400, "bytes came after the handshake"))
+            return _refuse(request, HandshakeError(400, "bytes came before the 101"))
         built = self.factory.buildProtocol(request)
         if is_deferred(built):
             built = to_future(built)
@@ -233,25 +234,18 @@ class WebSocketResource(Resource):
     ) -> None:
         if request._disconnected:
             return
-        if protocol is not None and not request.channel.can_switch():
-            request.setResponseCode(400)
-            request.write(b"bytes came after the handshake\n")
+        if protocol is None:
+            request.write(_refuse(request, HandshakeError(403, "the application refused it")))
             request.finish()
             return
-        if protocol is None:
-            request.setResponseCode(403)
-            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-            request.write(b"the application refused this WebSocket\n")
+        if not request.channel.can_switch():  # bytes came while buildProtocol was awaited
+            request.write(_refuse(request, HandshakeError(400, "bytes came before the 101")))
             request.finish()
             return
         answer, extensions = negotiated
-        limits = WebSocketLimits(
-            max_message_size=self._limits.max_message_size,
-            ping_interval=self._limits.ping_interval,
-            ping_timeout=self._limits.ping_timeout,
-            close_timeout=self._limits.close_timeout,
-            drain_timeout=request.channel.limits.websocket_drain_timeout,
-        )
+        drain_timeout = request.channel.limits.websocket_drain_timeout
+        limits = dataclasses.replace(self._limits, drain_timeout=drain_timeout)
+        # The worker's WorkerStats counts WebSockets; a Site's own stats object may not.
         stats = request.site.stats
         clock = request.channel._clock
         channel: list[_Channel] = []

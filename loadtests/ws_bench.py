@@ -100,6 +100,11 @@ def running(server: Server, port: int) -> Iterator[psutil.Process]:
                 time.sleep(0.05)
         measured = psutil.Process(process.pid)
         if server.worker_child:
+            # The supervisor listens before its worker is forked.
+            while not measured.children():
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{server.name} started no worker")
+                time.sleep(0.05)
             measured = measured.children()[0]
         yield measured
     finally:
