@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any
 
+from examples.echo import EchoPage
 from examples.sessions import Visits
 from examples.standard import Geometry, calculator, guarded_page, proxy_to
 from examples.team import Team
@@ -168,6 +169,7 @@ def build() -> Resource:
         ("/private", "a page behind Basic authentication (admin / hive)"),
         ("/RPC2", "an XML-RPC calculator (POST; try xmlrpc.client)"),
         ("/soap", "a SOAP service, its WSDL at /soap?wsdl (try zeep)"),
+        ("/echo", "a WebSocket echo"),
     ]
     index = "<ul>%s</ul>" % "".join(
         '<li><a href="%s">%s</a></li>' % (html.escape(href), text) for href, text in links
@@ -192,6 +194,7 @@ def build() -> Resource:
     root.putChild(b"private", guarded_page())
     root.putChild(b"RPC2", calculator())
     root.putChild(b"soap", Geometry())
+    root.putChild(b"echo", EchoPage())
     upstream = os.environ.get("HIVE_EXAMPLE_UPSTREAM")
     if upstream:  # e.g. 127.0.0.1:9000: /proxy/... is forwarded there
         root.putChild(b"proxy", proxy_to(upstream))

@@ -95,6 +95,24 @@ def test_streaming_resource_is_chunked(example: HiveProcess) -> None:
     conn.close()
 
 
+def test_websocket_echo_page(example: HiveProcess) -> None:
+    import asyncio
+
+    import websockets
+
+    conn = connect(example)
+    conn.request("GET", "/echo")
+    assert b"new WebSocket" in conn.getresponse().read()
+    conn.close()
+
+    async def talk() -> list[str | bytes]:
+        async with websockets.connect(f"ws://127.0.0.1:{example.port}/echo/ws") as ws:
+            await ws.send("hi")
+            return [await ws.recv(), await ws.recv()]
+
+    assert asyncio.run(asyncio.wait_for(talk(), 30)) == ["hello from hive", "1: hi"]
+
+
 def test_head_and_405(example: HiveProcess) -> None:
     conn = connect(example)
     conn.request("HEAD", "/hello")
