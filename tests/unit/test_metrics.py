@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import socket
 from collections.abc import Iterator
@@ -167,6 +168,34 @@ def test_gauges_come_from_live_workers() -> None:
     assert value(samples, "hive_connections", state="idle") == 3
     assert value(samples, "hive_generation") == 1
     assert value(samples, "hive_target_workers") == 2
+
+
+def test_websockets_open_messages_and_closes_by_code() -> None:
+    live = dataclasses.replace(
+        stats(1),
+        websockets_open=3,
+        websocket_messages_in=40,
+        websocket_messages_out=50,
+        websocket_closes={"1000": 4, "1006": 1},
+    )
+    retired = dataclasses.replace(
+        stats(1),
+        websockets_open=2,  # a gauge: a worker that is gone has none open
+        websocket_messages_in=7,
+        websocket_messages_out=8,
+        websocket_closes={"1000": 1, "1001": 2},
+    )
+    state = make_state(worker(101, 0, stats=live))
+    state.retired.add(retired)
+    samples, types = render(state)
+    assert types["hive_websockets"] == "gauge"
+    assert value(samples, "hive_websockets") == 3
+    assert types["hive_websocket_messages"] == "counter"
+    assert value(samples, "hive_websocket_messages_total", direction="in") == 47
+    assert value(samples, "hive_websocket_messages_total", direction="out") == 58
+    assert value(samples, "hive_websocket_closes_total", code="1000") == 5
+    assert value(samples, "hive_websocket_closes_total", code="1001") == 2
+    assert value(samples, "hive_websocket_closes_total", code="1006") == 1
 
 
 def test_duration_histogram_is_cumulative_and_consistent() -> None:
