@@ -49,7 +49,7 @@ from typing import Any, Protocol
 from websockets.exceptions import InvalidHandshake, NegotiationError
 from websockets.extensions.base import Extension, ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Close, Opcode
+from websockets.frames import Opcode
 from websockets.headers import build_extension, parse_extension, parse_subprotocol
 from websockets.protocol import SEND_EOF, Side, State
 from websockets.protocol import Protocol as FrameProtocol
@@ -296,6 +296,8 @@ _TEXT, _BINARY, _CONT, _PONG, _CLOSE = (
     Opcode.PONG,
     Opcode.CLOSE,
 )
+#: Close codes below 3000 an endpoint may send (RFC 6455, 7.4.1; 1012-1014 registered later).
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 #: After 1001 while draining, the client's close frame is awaited at most this long.
 DRAIN_CLOSE_WAIT = 1.0
 
@@ -489,6 +491,8 @@ class WebSocketConnection:
 
     def ping(self, payload: bytes = b"") -> None:
         """Send a ping (at most 125 bytes of payload)."""
+        if len(payload) > 125:
+            raise ValueError(f"a ping carries at most 125 bytes, not {len(payload)}")
         frames = self._frames
         if not self._closed and (frames.state is State.OPEN or frames.state is State.CLOSING):
             frames.send_ping(payload)
@@ -500,10 +504,13 @@ class WebSocketConnection:
         ``code`` must be one an endpoint may send (1000-1003, 1007-1014, 3000-4999);
         ``reason`` at most 123 bytes of UTF-8.
         """
+        if not (code in _SENDABLE or 3000 <= code <= 4999):
+            raise ValueError(f"{code} is not a close code an endpoint may send")
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("a close reason is at most 123 bytes of UTF-8")
         frames = self._frames
         if self._closed or frames.state is not State.OPEN:
             return
-        Close(code, reason).serialize()  # raises ProtocolError for a bad code or reason
         frames.send_close(code, reason)
         self._close_at = self._clock() + self.limits.close_timeout
         self._flush()

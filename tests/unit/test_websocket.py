@@ -591,3 +591,20 @@ def test_the_names_and_parameters_are_twisteds(ours: str) -> None:
         "self",
         "factory",
     ]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda t: t.loseConnection(1006), "not a close code"),
+        (lambda t: t.loseConnection(5000), "not a close code"),
+        (lambda t: t.loseConnection(1000, "x" * 124), "123 bytes"),
+        (lambda t: t.ping(b"x" * 126), "125 bytes"),
+    ],
+)
+def test_what_no_endpoint_may_send_is_a_value_error(call: Any, message: str) -> None:
+    client, protocol = opened()
+    with pytest.raises(ValueError, match=message):
+        call(protocol.transport)
+    client.send_text("still open")
+    assert client.received()[0].data == b"still open"
