@@ -74,6 +74,7 @@ class Factory:
 root = Resource()
 root.putChild(b"echo", WebSocketResource(Factory(Echo), maxMessageSize=65536))
 root.putChild(b"async", WebSocketResource(Factory(AsyncEcho)))
+root.putChild(b"deflate", WebSocketResource(Factory(Echo), compression=True, maxMessageSize=65536))
 root.putChild(b"chat", WebSocketResource(Factory(Echo), subprotocols=["chat.v2", "chat"]))
 root.putChild(
     b"partner", WebSocketResource(Factory(Echo), allowedOrigins=["https://partner.example"])
@@ -185,6 +186,26 @@ def test_cross_site_origins_are_refused(server: HiveProcess) -> None:
         ) as ws:
             await ws.send("partner")
             assert await ws.recv() == "partner"
+
+    ws_run(go())
+
+
+def test_permessage_deflate_when_turned_on(server: HiveProcess) -> None:
+    async def go() -> None:
+        async with websockets.connect(url(server, "/echo")) as plain:
+            assert plain.protocol.extensions == []  # off by default, though offered
+        async with websockets.connect(url(server, "/deflate"), max_size=None) as ws:
+            (extension,) = ws.protocol.extensions
+            assert extension.name == "permessage-deflate"
+            text = "compressible " * 4000
+            await ws.send(text)
+            assert await ws.recv() == text
+            # The limit is on the message as decompressed: 64 KiB of zeros compress to
+            # almost nothing, and still close with 1009.
+            await ws.send(b"\0" * 65537)
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
     ws_run(go())
 
