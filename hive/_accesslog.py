@@ -18,7 +18,7 @@ from typing import TextIO
 
 from hive._clock import CLOCK
 
-__all__ = ["AccessLog", "AccessLogError", "combined_line"]
+__all__ = ["AccessLog", "AccessLogError", "combined_line", "quoted"]
 
 #: `AccessLog.log` writes through once this many characters are buffered.
 BUFFER_LIMIT = 64 * 1024
@@ -69,7 +69,7 @@ def combined_line(
     size = "-" if length is None else str(length)
     return (
         f"{_bare(host)} - {_bare(user or '')} [{CLOCK.log_stamp(when)}] "
-        f'"{request}" {status} {size} "{_quoted(referer)}" "{_quoted(user_agent)}"'
+        f'"{request}" {status} {size} "{quoted(referer)}" "{quoted(user_agent)}"'
     )
 
 
@@ -120,11 +120,12 @@ def _iso_time(when: float) -> str:
 def _request_line(method: bytes, uri: bytes, version: bytes) -> str:
     if version and not version.startswith(b"HTTP/"):
         version = b"HTTP/" + version
-    parts = [_quoted(part) for part in (method, uri, version) if part]
+    parts = [quoted(part) for part in (method, uri, version) if part]
     return " ".join(parts) or "-"
 
 
-def _quoted(value: bytes | None) -> str:
+def quoted(value: bytes | None) -> str:
+    """``value`` escaped for a quoted access log field; None is "-"."""
     if value is None:
         return "-"
     text = value.decode("latin-1")

@@ -1,5 +1,6 @@
 """The parts of ``twisted.web.http`` that applications use: status codes, reason
-phrases, ``CACHED`` and HTTP date helpers.
+phrases, ``CACHED``, HTTP date helpers, the access log formatters (`combinedLogFormatter`,
+`proxiedLogFormatter`) and `HTTPFactory` for programs with a Request class of their own.
 
 Twisted's date functions take a parameter named ``msSinceEpoch`` that is in fact
 seconds since the epoch, as returned by ``time.time()``; hive keeps the name and
@@ -13,7 +14,12 @@ import datetime
 import enum
 import re
 import time
-from typing import Final
+from typing import Any, Final
+
+from zope.interface import provider
+
+from hive.address import UNIXAddress
+from hive.iweb import IAccessLogFormatter, IRequest
 
 _CONTINUE: Final = 100
 SWITCHING: Final = 101
@@ -242,3 +248,90 @@ def stringToDatetime(s: bytes | str) -> int:
     except ValueError:
         raise ValueError(f"not an HTTP date (out of range): {s!r}") from None
     return calendar.timegm(fields)
+
+
+# -- access log lines (Twisted's IAccessLogFormatter functions) --------------------------------
+
+
+@provider(IAccessLogFormatter)
+def combinedLogFormatter(timestamp: str, request: IRequest) -> str:
+    """Twisted's access log line for ``Site(logFormatter=...)``, the combined log format
+    with the client address in quotes::
+
+        "127.0.0.1" - - [30/Jan/2014:00:13:35 +0000] "GET / HTTP/1.1" 200 2753 "-" "curl/8"
+
+    ``timestamp`` comes bracketed from the Site.  Client text is escaped, so no request can
+    start a line or leave its quotes.
+    """
+    client = request.getClientAddress()
+    host = client.host if not isinstance(client, UNIXAddress) else "-"
+    return _combined(host.encode("latin-1", "replace"), timestamp, request)
+
+
+@provider(IAccessLogFormatter)
+def proxiedLogFormatter(timestamp: str, request: IRequest) -> str:
+    """`combinedLogFormatter`, with the client taken from the first X-Forwarded-For address
+    (``-`` without one), for a server that only a proxy reaches.  hive's own
+    ``--forwarded-allow`` does better: it believes the header only from trusted proxies."""
+    forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for", [b"-"])[0]
+    return _combined(forwarded.split(b",")[0].strip(), timestamp, request)
+
+
+def _combined(host: bytes, timestamp: str, request: IRequest) -> str:
+    from hive._accesslog import quoted  # a cycle at import time: _accesslog needs our dates
+
+    length = request.sentLength
+    return '"%s" - - %s "%s %s %s" %d %s "%s" "%s"' % (
+        quoted(host),
+        timestamp,
+        quoted(request.method),
+        quoted(request.uri),
+        quoted(request.clientproto),
+        request.code,
+        length or "-",
+        quoted(request.getHeader(b"referer") or b"-"),
+        quoted(request.getHeader(b"user-agent") or b"-"),
+    )
+
+
+# -- serving with a Request class of one's own (a forward proxy) -------------------------------
+
+
+class HTTPChannel:
+    """Twisted's HTTP connection protocol.  hive's connections speak HTTP themselves: what a
+    ported subclass sets, ``requestFactory`` (the Request class its requests are made
+    with, as `hive.proxy.Proxy` does), is what hive uses of it."""
+
+    #: A Request subclass (hive.server.Request or one of its subclasses); None for Request.
+    requestFactory: Any = None
+    factory: HTTPFactory | None = None
+
+
+class HTTPFactory:
+    """Twisted's HTTP server factory, for programs that serve requests with a Request
+    class of their own instead of a resource tree (``proxy.Proxy``'s forward proxy).
+
+    ``hive run module:factory`` (an instance, or a class or callable making one) serves
+    it: the worker asks ``buildProtocol(None)`` once for the protocol, and makes each
+    request with that protocol's ``requestFactory``.  Twisted calls buildProtocol for every
+    connection; one whose answer depends on the connection does not port as it is.
+    ``logPath`` and ``logFormatter`` are the Site's; ``timeout`` and ``reactor`` are ignored.
+    """
+
+    protocol: type[HTTPChannel] = HTTPChannel
+
+    def __init__(
+        self,
+        logPath: bytes | str | None = None,
+        timeout: float | None = None,
+        logFormatter: IAccessLogFormatter | None = None,
+        reactor: object = None,
+    ) -> None:
+        self.logPath = logPath
+        self.timeout = timeout
+        self.logFormatter = logFormatter
+
+    def buildProtocol(self, addr: object) -> HTTPChannel:
+        protocol = self.protocol()
+        protocol.factory = self
+        return protocol

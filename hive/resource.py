@@ -4,8 +4,8 @@ A request's path is consumed one segment at a time: each resource's ``getChildWi
 gives the resource for the next segment, until the path is used up or a resource says it is
 a leaf (``isLeaf``).  That resource renders the request.
 
-Beyond Twisted, ``getChild`` and ``render_<METHOD>`` may be ``async def``: the server awaits
-the result and treats it as it would a synchronous one.
+Beyond Twisted, ``getChild`` and ``render_<METHOD>`` may be ``async def``, or return a
+Twisted Deferred: the server awaits the result and treats it as it would a synchronous one.
 
 The walk is written here once: `getChildForRequest` (which ``Site.getResourceFor``
 delegates to) goes on in `_walk_async` when a ``getChild`` gives an awaitable, and
@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from zope.interface import implementer
 
+from hive._deferred import is_deferred, to_future
 from hive._encoding import VaryOnly
 from hive.error import UnsupportedMethod
 from hive.iweb import IRequest, IResource
@@ -150,8 +151,9 @@ def getChildForRequest(resource: Any, request: IRequest) -> Any:
 
 
 async def _walk_async(pending: Awaitable[Any], request: IRequest) -> Any:
-    """`getChildForRequest` from the point where a ``getChild`` gave an awaitable."""
-    resource = await pending
+    """`getChildForRequest` from the point where a ``getChild`` gave an awaitable (a
+    coroutine, a future, or a Twisted Deferred)."""
+    resource = await _asyncio_awaitable(pending)
     postpath = request.postpath
     prepath = request.prepath
     while postpath and not resource.isLeaf:
@@ -159,8 +161,14 @@ async def _walk_async(pending: Awaitable[Any], request: IRequest) -> Any:
         prepath.append(name)
         resource = resource.getChildWithDefault(name, request)
         if not isinstance(resource, Resource) and isawaitable(resource):
-            resource = await resource
+            resource = await _asyncio_awaitable(resource)
     return resource
+
+
+def _asyncio_awaitable(value: Awaitable[Any]) -> Awaitable[Any]:
+    # A Deferred has __await__, but awaiting it straight from a Task only works once it
+    # has fired: hive awaits it through a future instead.
+    return to_future(value) if is_deferred(value) else value
 
 
 def fixed_descendant(resource: Any, segments: list[bytes]) -> Any:

@@ -8,7 +8,8 @@ Content-Length), or NOT_DONE_YET, after which the resource calls ``request.write
 Where hive differs from Twisted, on purpose:
 - ``finish()`` and ``write()`` after the client went away are quiet no-ops.
 - A method the resource does not render gets 405 with an Allow header (Twisted: 501).
-- ``notifyFinish()`` returns an asyncio future, not a Deferred.
+- ``notifyFinish()`` returns an asyncio future, which also takes ``addCallback`` and
+  ``addErrback``; a render (or ``getChild``) may return a Deferred, awaited as a coroutine.
 - ``processingFailed`` takes the exception, not a Failure.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -28,6 +30,7 @@ from zope.interface import implementer
 from hive import http
 from hive._accesslog import AccessLog, combined_line, json_line
 from hive._clock import CLOCK, Clock
+from hive._deferred import DeferredFuture, is_deferred, to_future
 from hive._encoding import GzipEncoderFactory, start_encoder
 from hive._forms import (
     FormError,
@@ -42,7 +45,7 @@ from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.engine import FRAMING_HEADERS, RequestHead, header_lines, status_line
 from hive.error import Error, UnsupportedMethod
 from hive.http_headers import Headers, _checked_names
-from hive.iweb import IRequest, IResource
+from hive.iweb import IAccessLogFormatter, IRequest, IResource
 from hive.resource import (
     NOT_DONE_YET,
     ErrorPage,
@@ -92,6 +95,8 @@ class Request:
     sentLength: int = 0
     etag: bytes | None = None
     lastModified: int | None = None
+    #: The Content-Type of a response with a body that sets none (Twisted's; None: no default).
+    defaultContentType: bytes | None = b"text/html"
     # Per-request state that starts empty: class defaults save setting them on every request.
     _args: dict[bytes, list[bytes]] | None = None
     _cookies_in: dict[bytes, bytes] | None = None
@@ -214,8 +219,14 @@ class Request:
         return values[-1] if values else None
 
     def getAllHeaders(self) -> dict[bytes, bytes]:
-        """Every request header, lowercased name to last value."""
-        return {name.lower(): values[-1] for name, values in self.requestHeaders.getAllRawHeaders()}
+        """Every request header, lowercased name to last value.
+
+        Unlike Twisted's plain dict, a str key finds the bytes one (``headers["host"]``,
+        which raises KeyError on Twisted under Python 3).
+        """
+        return _HeaderDict(
+            (name, values[-1]) for name, values in self.requestHeaders._raw.items() if values
+        )
 
     def getCookie(self, key: bytes) -> bytes | None:
         return self.received_cookies.get(key)
@@ -383,6 +394,9 @@ class Request:
             data = self._encode(data)
         if not self.startedWriting:
             self.startedWriting = True
+            raw = self.responseHeaders._raw
+            if b"content-type" not in raw and raw.get(b"content-length") != [b"0"]:
+                self._add_default_content_type()
             headers, content_length, close = self._response_headers()
             self._body_allowed = self.channel.send_head(
                 self.code, self.code_message, headers, content_length, close
@@ -458,10 +472,11 @@ class Request:
         self._done(None)
         return switched
 
-    def notifyFinish(self) -> asyncio.Future[None]:
+    def notifyFinish(self) -> DeferredFuture[None]:
         """A future that completes when the response is finished, or fails if the client
-        goes away first."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        goes away first.  It also takes Twisted's ``addCallback`` / ``addErrback`` (with
+        Twisted installed), as the Deferred Twisted returns does."""
+        future: DeferredFuture[None] = DeferredFuture(loop=asyncio.get_running_loop())
         if self.finished:
             future.set_result(None)
         elif self._disconnected:
@@ -561,6 +576,9 @@ class Request:
         elif isinstance(body, asyncio.Future):
             # A future (a WSGI call in a thread, say) is followed by a callback: no task.
             body.add_done_callback(self._future_done)
+        elif is_deferred(body):
+            # Before isawaitable: a Deferred has __await__, but only Twisted's loop can await it.
+            to_future(body).add_done_callback(self._future_done)
         elif isawaitable(body):
             self._run(self._finish_async(body))
         else:
@@ -576,6 +594,8 @@ class Request:
             self.finish()
             return
         self.finished = self.startedWriting = True
+        if body and b"content-type" not in self.responseHeaders._raw:
+            self._add_default_content_type()
         if (
             self._encoder is None
             and self.etag is None
@@ -602,6 +622,12 @@ class Request:
             self.sentLength = len(body)
             channel.respond(self.code, self.code_message, headers, body, close)
         self._done(None)
+
+    def _add_default_content_type(self) -> None:
+        """Twisted's rule: a body without a Content-Type is ``defaultContentType``."""
+        default = self.defaultContentType
+        if default is not None and self.code != http.NOT_MODIFIED and self.code != http.NO_CONTENT:
+            self.responseHeaders.setRawHeaders(b"content-type", [default])
 
     def _encode_whole(self, body: bytes) -> bytes:
         """Encode a whole body at once, so that the response keeps a Content-Length."""
@@ -788,15 +814,27 @@ class Site:
         self,
         resource: IResource,
         requestFactory: Callable[..., Request] | None = None,
+        logPath: bytes | str | None = None,
+        timeout: float | None = None,
+        logFormatter: IAccessLogFormatter | None = None,
+        reactor: object = None,
         *,
         server_header: bytes = version,
         access_log: AccessLog | None = None,
         clock: Clock = CLOCK,
     ) -> None:
+        """Twisted's arguments: ``logPath`` is a file the Site writes its access log to (in
+        place of ``--access-log``), ``logFormatter`` makes each line (``combinedLogFormatter``,
+        ``proxiedLogFormatter`` from hive.http, or your own ``(timestamp, request) -> str``);
+        ``timeout`` (``--keep-alive-timeout`` is hive's) and ``reactor`` are ignored."""
         self.resource = resource
         if requestFactory is not None:
             self.requestFactory = requestFactory
         self.server_header = server_header
+        self.logPath = logPath
+        self.logFormatter = logFormatter
+        if access_log is None and logPath is not None:
+            access_log = AccessLog.open(os.fsdecode(logPath))
         self.access_log = access_log
         self.clock = clock
         self._date = b""
@@ -884,6 +922,11 @@ class Site:
         access_log = self.access_log
         if access_log is None:
             return
+        formatter = self.logFormatter
+        if formatter is not None:
+            # Twisted's hook: the line is the formatter's, the time in brackets.
+            access_log.log(formatter(f"[{self.clock.log_stamp(request.started)}]", request))
+            return
         client = request.client
         headers = request.requestHeaders
         referer = headers.getRawHeaders(b"referer")
@@ -904,6 +947,32 @@ class Site:
             access_log.log(json_line(**fields, duration=time.time() - request.started))
         else:
             access_log.log(combined_line(**fields))
+
+
+class _HeaderDict(dict[bytes, bytes]):
+    """`Request.getAllHeaders`: a dict of lowercased bytes names in which a str key finds
+    its bytes name too, so a ported ``headers["host"]`` works as it did on Python 2."""
+
+    def __missing__(self, key: object) -> bytes:
+        if isinstance(key, str):
+            lowered = key.encode("latin-1", "replace").lower()
+            if lowered in self:
+                return self[lowered]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            key = key.encode("latin-1", "replace").lower()
+        return dict.__contains__(self, key)
+
+    def get(self, key: object, default: Any = None) -> Any:
+        try:
+            return self[key]  # type: ignore[index]
+        except KeyError:
+            return default
+
+    def copy(self) -> _HeaderDict:
+        return _HeaderDict(self)
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes, list[bytes]]:

@@ -142,6 +142,11 @@ class Engine(Protocol):
         """The current exchange is done and the connection is kept; return held-back events."""
         ...
 
+    def holds_input(self) -> bool:
+        """Whether bytes fed after the current request are held back (a pipelined request,
+        or the start of one), to be parsed at `next_cycle`."""
+        ...
+
     def informational(self, status: int, reason: bytes) -> bytes:
         """The bytes of a 1xx response (100 Continue)."""
         ...

@@ -275,6 +275,10 @@ class HttptoolsEngine(ResponseFramer):
         # Every request fed has been parsed already; nothing is held back.
         return []
 
+    def holds_input(self) -> bool:
+        # Whole requests are events already; an unfinished one waits in the buffer.
+        return bool(self._buf)
+
     def _resume(self, data: bytes, events: list[Event]) -> bytes:
         """Finish the unit begun in an earlier feed; return the bytes after it."""
         buf = self._buf

@@ -176,6 +176,12 @@ class H11Engine(ResponseFramer):
             return []
         return self._start(pending)
 
+    def holds_input(self) -> bool:
+        conn = self._conn
+        if conn is None:
+            return bool(self._buf)
+        return bool(conn.trailing_data[0])
+
     def _start(self, buf: bytes) -> list[Event]:
         """Begin an exchange on ``buf``, all the bytes received since the last one."""
         if self.fast:

@@ -325,7 +325,7 @@ class Connection:
         if self._wait is _Wait.EXCHANGE and self._plan is not None:
             self._abandon("the client closed the connection during the response")
             return False
-        if self._wait is _Wait.EXCHANGE or self._pending:
+        if self._wait is _Wait.EXCHANGE or self._pending or self.engine.holds_input():
             self._gone_at = now + HALF_CLOSE_GRACE
             self._deadline = min(self._deadline, self._gone_at)
             return True
@@ -806,7 +806,9 @@ class Connection:
     def _server_closes(self) -> bool:
         """Whether this connection ends after the response under way, whatever it says:
         draining, or the client closed its side and sent nothing more."""
-        return self._closing or (self._peer_eof and not self._pending)
+        return self._closing or (
+            self._peer_eof and not self._pending and not self.engine.holds_input()
+        )
 
     def _exchange_deadline(self, now: float) -> float:
         """While an exchange is under way: body bytes are due if a streamed body is read;

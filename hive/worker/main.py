@@ -21,6 +21,7 @@ import time
 from typing import Any, cast
 
 from hive import _ipc as ipc
+from hive import _reactor as reactor
 from hive import wsgi
 from hive._accesslog import AccessLog, AccessLogError
 from hive._config import Config
@@ -59,7 +60,8 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
     )
     site.displayTracebacks = site.displayTracebacks or config.display_tracebacks
     site.server_header = config.server_header.encode("latin-1")
-    site.access_log = access_log
+    if site.logPath is None:
+        site.access_log = access_log
     site.access_log_format = config.log_format
     if site.sessionStore is None:  # an application's own store (Redis) wins
         # Opened on first use: a site that never asks for a session never makes the file.
@@ -169,9 +171,16 @@ async def _run(
     loop = asyncio.get_running_loop()
     _transport, channel = await loop.connect_accepted_socket(_Channel, channel_socket)
     channel.send(ipc.Hello(ipc.PROTOCOL_VERSION, slot, generation, os.getpid()))
+    # Before the application: its first import of Twisted's reactor gets one on this loop.
+    reactor.install_hook(loop)
     try:
         access_log = AccessLog.open(config.access_log)
         site = load_site(config, access_log)
+        if site.access_log is not access_log:
+            # The application's own (Site(logPath=...)) wins over --access-log.
+            if access_log is not None:
+                access_log.close()
+            access_log = site.access_log
         tls = tls_context(config)
     except (LoadError, AccessLogError, TLSError) as exc:
         channel.send(ipc.Failed(str(exc)))
@@ -184,6 +193,7 @@ async def _run(
     def every_second() -> None:
         if access_log is not None:
             access_log.flush()
+        reactor.tick()
         channel.send(ipc.Heartbeat(time.time()))
         if server is not None:
             idle = sum(1 for c in server.connections if c.idle)
@@ -216,6 +226,8 @@ async def _run(
         if getter.done() and isinstance(getter.result(), ipc.Stop):
             server.abort_all()
         getter.cancel()
+    # Twisted's shutdown triggers (its thread pool, its client connections), if it ran.
+    await reactor.shutdown(min(max(timeout, 1.0), 5.0))
     if access_log is not None:
         access_log.close()
     return 0

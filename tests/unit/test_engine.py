@@ -121,6 +121,20 @@ def test_pipelined_requests_come_in_order(engine_name: str) -> None:
     assert b"abc" in events
 
 
+def test_input_held_back_is_told(engine_name: str) -> None:
+    """The connection asks, when the client closes its side, whether more is to come."""
+    one = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
+    alone = make(engine_name)
+    alone.feed(one)
+    assert not alone.holds_input()
+    for later in (one, b"GET /2 HT"):
+        engine = make(engine_name)
+        events = engine.feed(one + later)
+        whole = [e for e in events if isinstance(e, RequestHead)]
+        # Either the later request is an event already, or its bytes are held.
+        assert len(whole) == 2 or engine.holds_input()
+
+
 @pytest.mark.parametrize(
     ("raw", "keep_alive"),
     [
