@@ -40,6 +40,8 @@ class Config:
     app_dir: str | None = None
     #: Serve this directory's files (hive.static.File) instead of ``app``.
     path: str | None = None
+    #: With ``path``: run its .rpy, .epy and .cgi files (hive.script, hive.twcgi).
+    scripts: bool = False
     binds: tuple[str, ...] = ("127.0.0.1:8080",)
     backlog: int = 2048
     #: HTTP engine: "auto" (httptools if installed, else h11), "h11" or "httptools".
@@ -111,6 +113,8 @@ class Config:
             raise ConfigError("certfile and keyfile: give both or neither")
         if self.path is not None and not os.path.isdir(self.path):
             raise ConfigError(f"path: not a directory: {self.path}")
+        if self.scripts and self.path is None:
+            raise ConfigError("scripts: runs the scripts of --path DIR; give --path too")
         cookie = self.session_cookie
         # hive adds __Host- itself on secure requests; a plain-HTTP cookie cannot have it.
         prefixed = cookie.lower().startswith(("__host-", "__secure-"))

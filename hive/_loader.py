@@ -16,7 +16,7 @@ import inspect
 import os
 import sys
 import sysconfig
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar
 
@@ -57,15 +57,20 @@ def resolve_site(
     resource_type: type,
     make_site: Callable[[Any], S],
     spec: str | None = None,
+    adapters: Sequence[tuple[type, Callable[[Any], S]]] = (),
 ) -> S:
     """Turn what `load_target` returned into the Site to serve.
 
     A `site_type` instance is returned as is. A resource (an instance of `resource_type`,
     or any object with ``render`` and ``getChildWithDefault`` methods) becomes
-    ``make_site(resource)``. Any other callable is called once without arguments and its
-    result must be one of those two. `spec` names the object in error messages.
+    ``make_site(resource)``, an instance of a type in `adapters` its adapter's Site. Any
+    other callable is called once without arguments and its result must be one of those.
+    `spec` names the object in error messages.
     """
     name = repr(spec) if spec else "the application object"
+    for kind, adapt in adapters:
+        if isinstance(obj, kind):
+            return adapt(obj)
     if _is_servable(obj, site_type, resource_type):
         return _as_site(obj, site_type, make_site)
     if not callable(obj):
@@ -75,6 +80,9 @@ def resolve_site(
     if inspect.iscoroutinefunction(obj):
         raise LoadError(f"{name} is an async function; a factory must return its result")
     result = _call_factory(obj, name)
+    for kind, adapt in adapters:
+        if isinstance(result, kind):
+            return adapt(result)
     if not _is_servable(result, site_type, resource_type):
         if inspect.iscoroutine(result):
             result.close()

@@ -178,7 +178,7 @@ def _watch_children(loop: asyncio.AbstractEventLoop) -> None:
             loop.remove_reader(fd)
             os.close(fd)
             if process.reapProcessHandlers.get(pid) is handler:  # not reaped since
-                handler.reapProcess()
+                handler.reapProcess()  # type: ignore[union-attr]
 
         loop.add_reader(fd, exited)
 

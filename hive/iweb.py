@@ -71,6 +71,8 @@ class IRequest(Interface):
     sentLength: int
     etag: bytes | None
     lastModified: int | None
+    #: The Content-Type of a response with a body that sets none (b"text/html"; None: none).
+    defaultContentType: bytes | None
     #: When the request began, in seconds since the epoch.
     started: float
     #: The client's address (after trusted proxies) and the address it connected to.

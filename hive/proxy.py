@@ -32,8 +32,17 @@ and answers 501 when it cannot connect, hive:
 - drops the upstream's Date and Server headers (hive sends its own, as nginx does);
 - when the client goes away, drops the upstream connection at once.
 
-``ProxyClient``, ``ProxyClientFactory``, ``ProxyRequest`` and ``Proxy`` (forward proxying)
-are not provided.
+Forward proxying (a proxy a client is configured to use: ``curl -x``, a browser's proxy
+setting) is Twisted's ``Proxy`` with its ``ProxyRequest``: a request for an absolute URL
+(``GET http://example.com/a HTTP/1.1``) is relayed to that host by the same client as
+above, streamed and pooled, Host passed as the client sent it and no X-Forwarded-*
+added.  ``hive run hive.proxy:ProxyFactory`` serves one (or a program's own
+``HTTPFactory`` whose ``buildProtocol`` returns a ``Proxy``).  Only ``http`` URLs are
+relayed (``ports`` / ``protocols``, as Twisted's); others get 501, an origin-form target
+400, and CONNECT (HTTPS tunnels) 400 from the engine, as in Twisted, which has no CONNECT
+either.  A forward proxy relays for whoever can reach it: bind it to loopback or a private
+network.  ``ProxyClient`` and ``ProxyClientFactory`` (Twisted's per-request client
+protocol) are not provided: override ``ProxyRequest.process`` to change what is relayed.
 """
 
 from __future__ import annotations
@@ -41,8 +50,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any, Final
-from urllib.parse import quote_from_bytes
+from typing import Any, ClassVar, Final
+from urllib.parse import quote_from_bytes, urlsplit
 
 import h11
 
@@ -52,8 +61,9 @@ from hive.address import IPv4Address, IPv6Address
 from hive.http_headers import Headers
 from hive.iweb import IRequest
 from hive.resource import NOT_DONE_YET, ErrorPage, Resource
+from hive.server import Request
 
-__all__ = ["ReverseProxyResource"]
+__all__ = ["Proxy", "ProxyFactory", "ProxyRequest", "ReverseProxyResource"]
 
 log = logging.getLogger("hive.proxy")
 
@@ -96,6 +106,9 @@ class ReverseProxyResource(Resource):
     connection is kept) and ``max_response_head`` (bytes of status line and headers; more
     is a 502).
     """
+
+    #: Add X-Forwarded-For/-Proto/-Host (a reverse proxy's part; a forward proxy's is not).
+    add_forwarded: bool = True
 
     def __init__(
         self,
@@ -164,6 +177,11 @@ class ReverseProxyResource(Resource):
             name in (b"content-length", b"transfer-encoding") for name, _ in incoming
         ):
             headers.append((b"content-length", b"%d" % body_size))
+        if not self.add_forwarded:
+            forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+            if forwarded:
+                headers.append((b"x-forwarded-for", b", ".join(forwarded)))
+            return headers
         # Each proxy appends the address its connection came from.  A unix-socket peer is a
         # proxy on this host (nginx); the hop before it is the one worth passing on.
         forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
@@ -172,6 +190,8 @@ class ReverseProxyResource(Resource):
             forwarded.append(peer.host.encode("ascii"))
         if forwarded:
             headers.append((b"x-forwarded-for", b", ".join(forwarded)))
+        if not self.add_forwarded:
+            return headers
         headers.append((b"x-forwarded-proto", b"https" if request.isSecure() else b"http"))
         if client_host:
             headers.append((b"x-forwarded-host", client_host))
@@ -311,6 +331,73 @@ class ReverseProxyResource(Resource):
         # the log to one line.
         request.processingFailed(_UpstreamFailed(f"{self.host}:{self.port}: {reason}"))
         return NOT_DONE_YET
+
+
+# -- forward proxying --------------------------------------------------------------------------
+
+
+class _ForwardRelay(ReverseProxyResource):
+    """Relays one request of a forward proxy: the target as the client gave it."""
+
+    add_forwarded = False
+
+    def __init__(self, host: str, port: int, target: bytes) -> None:
+        super().__init__(host, port, target, keep_host=True)
+
+    def _target(self, request: IRequest) -> bytes:
+        return self.path
+
+
+class ProxyRequest(Request):
+    """A request to a forward proxy: its absolute URL is fetched and relayed (Twisted's).
+
+    ``ports`` gives the default port of each scheme relayed, ``protocols`` the relay
+    for it; a subclass may override ``process`` (print, refuse, then call this one).
+    """
+
+    protocols: ClassVar[dict[bytes, type[ReverseProxyResource]]] = {b"http": _ForwardRelay}
+    ports: ClassVar[dict[bytes, int]] = {b"http": 80}
+
+    def process(self) -> None:
+        try:
+            parts = urlsplit(self.uri)
+            scheme = parts.scheme.lower()
+            port = parts.port
+            host = parts.hostname
+        except ValueError:
+            self._refuse(http.BAD_REQUEST, "The request's URL is not a valid absolute URL.")
+            return
+        if not scheme or not host:
+            self._refuse(http.BAD_REQUEST, "A proxy request needs an absolute URL.")
+            return
+        relay = self.protocols.get(scheme)
+        if relay is None or scheme not in self.ports:
+            self._refuse(http.NOT_IMPLEMENTED, f"{scheme.decode('latin-1')} is not proxied.")
+            return
+        target = parts.path or b"/"
+        if parts.query:
+            target += b"?" + parts.query
+        try:
+            name = host.decode("idna") if host.startswith(b"xn--") else host.decode("ascii")
+        except UnicodeError:
+            self._refuse(http.BAD_REQUEST, "The request's host is not a valid name.")
+            return
+        self.render(relay(name, port or self.ports[scheme], target))
+
+    def _refuse(self, code: int, detail: str) -> None:
+        self.render(ErrorPage(code, http.RESPONSES[code].decode("ascii"), detail))
+
+
+class Proxy(http.HTTPChannel):
+    """Twisted's forward proxy protocol: its requests are `ProxyRequest`s."""
+
+    requestFactory = ProxyRequest
+
+
+class ProxyFactory(http.HTTPFactory):
+    """A forward proxy to serve: ``hive run hive.proxy:ProxyFactory``."""
+
+    protocol = Proxy
 
 
 class _UpstreamFailed(Exception):

@@ -49,6 +49,7 @@ from hive.iweb import IAccessLogFormatter, IRequest, IResource
 from hive.resource import (
     NOT_DONE_YET,
     ErrorPage,
+    NoResource,
     Resource,
     allowed_methods,
     fixed_descendant,
@@ -68,7 +69,14 @@ from hive.worker.body import RequestBody
 from hive.worker.connection import BodySink, Connection, Driven
 from hive.worker.sendfile import send_copied, send_zero_copy
 
-__all__ = ["NOT_DONE_YET", "GzipEncoderFactory", "Request", "Site", "version"]
+__all__ = [
+    "NOT_DONE_YET",
+    "GzipEncoderFactory",
+    "Request",
+    "Site",
+    "site_for_factory",
+    "version",
+]
 
 log = logging.getLogger("hive.server")
 
@@ -947,6 +955,18 @@ class Site:
             access_log.log(json_line(**fields, duration=time.time() - request.started))
         else:
             access_log.log(combined_line(**fields))
+
+
+def site_for_factory(factory: http.HTTPFactory) -> Site:
+    """The Site that serves ``factory`` (``hive run module:factory``): requests made with
+    the ``requestFactory`` of ``factory.buildProtocol(None)``, with the factory's log."""
+    protocol = factory.buildProtocol(None)
+    return Site(
+        NoResource(),
+        protocol.requestFactory or Request,
+        logPath=factory.logPath,
+        logFormatter=factory.logFormatter,
+    )
 
 
 class _HeaderDict(dict[bytes, bytes]):

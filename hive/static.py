@@ -17,10 +17,11 @@ Twisted:
 - text/* types get ``charset`` (utf-8); ``X-Content-Type-Options: nosniff`` is sent, so a
   browser never takes a text file for HTML.
 
-Not supported: ``.rpy`` resource scripts.  A file ending in ``.rpy`` found under a
-directory is never served (404): Twisted would run it, and serving it as a file would show
-the script's source.  ``processors`` (extension -> callable(path, registry) -> resource)
-is honoured as in Twisted, for other extensions.
+Scripts: ``processors`` (extension -> callable(path, registry) -> resource) is honoured as
+in Twisted: ``{".rpy": hive.script.ResourceScript, ".cgi": hive.twcgi.CGIScript}`` runs
+them (``hive run --path DIR --scripts`` sets exactly that, with ``.epy``).  A ``.rpy``,
+``.epy`` or ``.cgi`` file without a processor is never served (404): Twisted's
+``twistd web --path`` would run it, and serving it as a file would show the script.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ _EXTRA_TYPES: Final = {
     ".webm": "video/webm",
 }
 
-#: Script extensions Twisted runs and hive does not: never served as files.
-_SCRIPT_EXTENSIONS: Final = frozenset({".rpy"})
+#: Script extensions ``twistd web --path`` runs: never served as files (their source).
+_SCRIPT_EXTENSIONS: Final = frozenset({".rpy", ".epy", ".cgi"})
 #: Bodies up to this size are read at once and sent in one write.
 _SMALL: Final = 64 * 1024
 #: More ranges than this in one Range header: the header is ignored (the whole file).
@@ -177,16 +178,27 @@ _streams: set[asyncio.Task[None]] = set()
 
 
 class Registry:
-    """What Twisted hands to processors (.rpy scripts): here, only a path cache."""
+    """What Twisted hands to processors (.rpy scripts): the cache of ``cache()``d scripts
+    and components by interface (``setComponent``/``getComponent``), per worker."""
 
     def __init__(self) -> None:
         self._pathCache: dict[str, Any] = {}
+        self._components: dict[Any, Any] = {}
 
     def cachePath(self, path: str, rsrc: Any) -> None:
         self._pathCache[path] = rsrc
 
     def getCachedPath(self, path: str) -> Any:
         return self._pathCache.get(path)
+
+    def setComponent(self, interfaceClass: Any, component: Any) -> None:
+        self._components[interfaceClass] = component
+
+    def getComponent(self, interface: Any, default: Any = None) -> Any:
+        return self._components.get(interface, default)
+
+    def unsetComponent(self, interfaceClass: Any) -> None:
+        self._components.pop(interfaceClass, None)
 
 
 class File(Resource):
@@ -203,7 +215,8 @@ class File(Resource):
     # Mutable class attributes, as in Twisted: replaced (not mutated) per instance.
     contentEncodings: dict[str, str] = {".gz": "gzip", ".bz2": "bzip2"}  # noqa: RUF012
     processors: dict[str, Callable[[str, Any], Any]] = {}  # noqa: RUF012
-    #: Looked for, in order, when a directory is asked for.  ``index.rpy`` is skipped.
+    #: Looked for, in order, when a directory is asked for (``index.rpy`` only when a
+    #: processor runs .rpy files).
     indexNames: list[str] = ["index", "index.html", "index.htm", "index.rpy"]  # noqa: RUF012
     type: str | None = None
     encoding: str | None = None
@@ -356,7 +369,7 @@ class File(Resource):
         extension = os.path.splitext(child)[1].lower()
         processor = self.processors.get(extension)
         if processor is None and extension in _SCRIPT_EXTENSIONS:
-            log.warning("not serving %s: .rpy scripts are not supported", child)
+            log.warning("not serving %s: scripts run only with a processor (--scripts)", child)
             return self.childNotFound
         if not self._inside(child):
             return self.forbidden
@@ -366,7 +379,8 @@ class File(Resource):
 
     def _find_index(self) -> str | None:
         for name in self.indexNames:
-            if os.path.splitext(name)[1].lower() in _SCRIPT_EXTENSIONS:
+            extension = os.path.splitext(name)[1].lower()
+            if extension in _SCRIPT_EXTENSIONS and extension not in self.processors:
                 continue
             candidate = os.path.join(self.path, name)
             if os.path.isfile(candidate):

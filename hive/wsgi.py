@@ -101,6 +101,16 @@ def set_default_threads(threads: int) -> None:
     _worker_pool.configure(threads)
 
 
+class _TwistedThreads(Executor):
+    """A Twisted ThreadPool (``callInThread``) where the container wants an Executor."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.pool.callInThread(fn, *args, **kwargs)
+
+
 @implementer(IResource)
 class WSGIResource:
     """A leaf resource that answers every request under it with a WSGI application.
@@ -125,10 +135,14 @@ class WSGIResource:
         self, reactor: object, threadpool: Executor | None, application: Application
     ) -> None:
         if threadpool is not None and not isinstance(threadpool, Executor):
-            raise TypeError(
-                "threadpool must be None (the worker's pool, sized by --threads) or a "
-                f"concurrent.futures.Executor, not {type(threadpool).__name__}"
-            )
+            if not callable(getattr(threadpool, "callInThread", None)):
+                raise TypeError(
+                    "threadpool must be None (the worker's pool, sized by --threads), a "
+                    "concurrent.futures.Executor or a Twisted ThreadPool, not "
+                    f"{type(threadpool).__name__}"
+                )
+            # A Twisted ThreadPool (reactor.getThreadPool()): its threads run the calls.
+            threadpool = _TwistedThreads(threadpool)
         if not callable(application):
             raise TypeError(f"the WSGI application must be callable, not {application!r}")
         self._reactor = reactor

@@ -174,6 +174,12 @@ def _size(text: str) -> int:
     metavar="DIR",
     help="Serve the files under DIR (as twistd web --path); no MODULE:ATTRIBUTE then.",
 )
+@click.option(
+    "--scripts",
+    is_flag=True,
+    help="With --path: run its .rpy, .epy and .cgi files, as twistd web --path does "
+    "(code from the served directory runs in the workers).",
+)
 @_control_option
 @click.option("--pid-file", default=None, metavar="PATH", help="Write the supervisor's pid here.")
 @click.option(
@@ -329,6 +335,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         app=app,
         app_dir=options["app_dir"],
         path=os.path.abspath(options["path"]) if options["path"] else None,
+        scripts=options["scripts"],
         binds=binds or ("127.0.0.1:8080",),
         backlog=options["backlog"],
         http=options["http"],

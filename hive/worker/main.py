@@ -28,8 +28,9 @@ from hive._config import Config
 from hive._forwarded import TrustedProxies
 from hive._loader import LoadError, load_target, resolve_site
 from hive._logs import reopen_log_files
+from hive.http import HTTPFactory
 from hive.resource import Resource
-from hive.server import Site
+from hive.server import Site, site_for_factory
 from hive.session import DEFAULT_COOKIE_NAME, SQLiteStore, session_file
 from hive.worker.serve import Server
 from hive.worker.stats import WorkerStats
@@ -46,9 +47,7 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
     """Import the application named by ``config.app`` and set it up as a Site."""
     wsgi.set_default_threads(config.threads)
     if config.path is not None:
-        from hive.static import File  # only a worker serving --path needs it
-
-        target: object = File(config.path)  # as `twistd web --path`
+        target: object = path_resource(config.path, scripts=config.scripts)
     else:
         target = load_target(config.app, app_dir=config.app_dir)
     if config.wsgi:
@@ -56,7 +55,12 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
             raise LoadError(f"{config.app!r} is not a WSGI application (drop --wsgi?)")
         target = wsgi.WSGIResource(None, None, target)
     site: Site = resolve_site(
-        target, site_type=Site, resource_type=Resource, make_site=Site, spec=config.app
+        target,
+        site_type=Site,
+        resource_type=Resource,
+        make_site=Site,
+        spec=config.app,
+        adapters=[(HTTPFactory, site_for_factory)],
     )
     site.displayTracebacks = site.displayTracebacks or config.display_tracebacks
     site.server_header = config.server_header.encode("latin-1")
@@ -71,6 +75,23 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
     if config.forwarded_allow:
         site.trusted_proxies = TrustedProxies(config.forwarded_allow)
     return site
+
+
+def path_resource(path: str, *, scripts: bool) -> Resource:
+    """What ``--path`` serves: the directory's files, as ``twistd web --path`` does; with
+    ``scripts``, its .rpy, .epy and .cgi files run (code from the served directory)."""
+    from hive.static import File  # only a worker serving --path needs these
+
+    root = File(path)
+    if scripts:
+        from hive import script, twcgi
+
+        root.processors = {
+            ".rpy": script.ResourceScript,
+            ".epy": script.PythonScript,
+            ".cgi": twcgi.CGIScript,
+        }
+    return root
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:

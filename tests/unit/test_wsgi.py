@@ -7,6 +7,7 @@ import io
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -823,13 +824,26 @@ def test_twisted_constructor_shape() -> None:
         resource.getChildWithDefault(b"x", None)  # type: ignore[arg-type]
 
 
-def test_threadpool_must_be_an_executor() -> None:
-    class TwistedThreadPool:
-        def callInThread(self, f: Any) -> None:
-            pass
+def test_threadpool_is_an_executor_or_twisted_s() -> None:
+    with pytest.raises(TypeError, match="Executor or a Twisted ThreadPool"):
+        WSGIResource(None, object(), hello)  # type: ignore[arg-type]
+    # As the WSGI lesson passes it: reactor.getThreadPool().
+    from twisted.python.threadpool import ThreadPool as TwistedThreadPool
 
-    with pytest.raises(TypeError, match="Executor"):
-        WSGIResource(None, TwistedThreadPool(), hello)  # type: ignore[arg-type]
+    pool = TwistedThreadPool(1, 2, "test-wsgi-twisted")
+    pool.start()
+    ran_in: list[str] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        ran_in.append(threading.current_thread().name)
+        return hello(environ, start_response)
+
+    try:
+        response = get(WSGIResource(None, pool, app))  # type: ignore[arg-type]
+    finally:
+        pool.stop()
+    assert response.status == 200 and response.body == b"hello"
+    assert ran_in and "test-wsgi-twisted" in ran_in[0]
     with pytest.raises(TypeError, match="callable"):
         WSGIResource(None, None, "app")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
