@@ -17,13 +17,14 @@ run: $(BIN)/hive
 test: $(BIN)/hive tools lint typecheck
 	$(BIN)/pytest
 
-# Load tests drive hive with wrk (Debian package); installed here when we may.
+# Load tests drive hive with wrk (Debian package); installed here when we may.  The
+# tutorial's fortune.rpy runs /usr/games/fortune (fortune-mod), curl drives the proxies.
 tools:
-	@command -v wrk >/dev/null 2>&1 || { \
+	@command -v wrk >/dev/null 2>&1 && test -x /usr/games/fortune && command -v curl >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk fortune-mod curl >/dev/null; \
 	  else \
-	    echo "wrk is not installed and cannot be installed here: apt-get install wrk"; exit 1; \
+	    echo "wrk, fortune-mod or curl is missing and cannot be installed here: apt-get install wrk fortune-mod curl"; exit 1; \
 	  fi; }
 
 lint: $(BIN)/hive

@@ -50,6 +50,7 @@ from xmlrpc.client import Binary, Boolean, DateTime, Fault
 import h11
 
 from hive import http
+from hive._deferred import is_deferred, to_future
 from hive._httpclient import ClosedEarly, Connection, pool_for
 from hive.error import Error
 from hive.iweb import IRequest
@@ -217,6 +218,8 @@ class XMLRPC(Resource):
                 result = function(*args)
         except Exception as exc:
             result = self._fault_for(exc, procedurePath)
+        if is_deferred(result):
+            result = to_future(result)  # Twisted's way (defer.succeed), awaited on the loop
         if isawaitable(result):
             return self._render_later(result, procedurePath)
         return self._render_result(result)
