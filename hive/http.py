@@ -14,6 +14,7 @@ import datetime
 import enum
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from zope.interface import provider
@@ -324,7 +325,7 @@ class HTTPFactory:
         self,
         logPath: bytes | str | None = None,
         timeout: float | None = None,
-        logFormatter: IAccessLogFormatter | None = None,
+        logFormatter: IAccessLogFormatter | Callable[[str, IRequest], str] | None = None,
         reactor: object = None,
     ) -> None:
         self.logPath = logPath

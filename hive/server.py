@@ -824,7 +824,7 @@ class Site:
         requestFactory: Callable[..., Request] | None = None,
         logPath: bytes | str | None = None,
         timeout: float | None = None,
-        logFormatter: IAccessLogFormatter | None = None,
+        logFormatter: IAccessLogFormatter | Callable[[str, IRequest], str] | None = None,
         reactor: object = None,
         *,
         server_header: bytes = version,

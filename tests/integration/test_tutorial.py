@@ -17,7 +17,7 @@ session-store, session-endings, examples/webguard.py) are tested with hive.cred.
 | static-content | runs | a file under /tmp and the directory listing |
 | static-content, ``twistd web --path /tmp`` | runs (``hive run --path /tmp``) | the same file |
 | dynamic-content | runs | the clock page, text/html by default |
-| static-dispatch | runs | /foo lists /tmp and serves its file; /baz lists /opt; /bar is 404 where /lost+found is missing |
+| static-dispatch | runs | /foo lists and serves /tmp; /baz lists /opt; /bar (/lost+found) |
 | dynamic-dispatch | runs | /2009 is 2009's calendar; /foo is a 500 (int() fails), as in Twisted |
 | error-handling | runs | /2009; /foo is hive.pages.notFound's 404 page |
 | custom-codes | runs | /buy is 402 with its page |
@@ -28,21 +28,21 @@ session-store, session-endings, examples/webguard.py) are tested with hive.cred.
 | asynchronous-deferred | runs | deferLater: as above |
 | interrupted | runs | notifyFinish().addErrback: a client that leaves early; the worker goes on |
 | logging-errors | runs | the errback's twisted.python.log.err message reaches hive's error log |
-| access-logging | runs | Site(logPath, proxiedLogFormatter): the X-Forwarded-For client in the file |
+| access-logging | runs | Site(logPath, proxiedLogFormatter): X-Forwarded-For's client |
 | access-logging, ``twistd web --logfile`` | runs (``--access-log``) | the line in the file |
 | wsgi | runs | WSGIResource(reactor, reactor.getThreadPool(), app) in an .rpy |
 | wsgi, ``twistd web --wsgi foo.application`` | runs (``--wsgi``) | Hello, world! |
 | examples/advogato.py | runs | Twisted's xmlrpc.Proxy logs in and posts a diary to a local peer |
-| examples/dlpage.py | fails on Twisted 26.10 too | ImportError: downloadPage was removed from Twisted |
-| examples/fortune.rpy | runs | getProcessOutput's output (or, without fortune installed, its errback's) |
-| examples/getpage.py | fails on Twisted 26.10 too | ImportError: getPage was removed from Twisted |
+| examples/dlpage.py | fails on Twisted 26.10 too | ImportError: downloadPage is gone |
+| examples/fortune.rpy | runs | getProcessOutput: /usr/games/fortune's output in the page |
+| examples/getpage.py | fails on Twisted 26.10 too | ImportError: getPage is gone |
 | examples/hello.rpy | runs | static.Data with a str media type |
 | examples/httpclient.py | runs | Twisted's Agent reads a page hive serves |
-| examples/logging-proxy.py | runs | curl -x; the log line (a KeyError on Twisted: str key, bytes headers) |
+| examples/logging-proxy.py | runs | curl -x; its log line (Twisted: KeyError, a str key) |
 | examples/proxy.py | runs | curl -x through hive to a local upstream |
 | examples/report.rpy | runs | path, host, port, security and URI of the request |
-| examples/reverse-proxy.py | runs | ReverseProxyResource to a local upstream in place of example.com |
-| examples/rootscript.py | runs | NameVirtualHost with a str addHost (never matches on Twisted); VHostMonster |
+| examples/reverse-proxy.py | runs | ReverseProxyResource to a local peer, not example.com |
+| examples/rootscript.py | runs | a str addHost (no match on Twisted); VHostMonster |
 | examples/silly-web.py | fails: no hive.distrib | hive run exits with the ImportError |
 | examples/users.rpy | fails: no hive.distrib | 500, the ImportError in the log |
 | examples/web.py | runs | .cgi, .epy and .rpy processors; VHostMonster's https URLs |
@@ -87,9 +87,7 @@ FORTUNE = "/usr/games/fortune"
 
 
 def serve(*args: str, cwd: Path = TUTORIAL, workers: int = 1) -> HiveProcess:
-    process = HiveProcess(
-        [*args, "--bind", "127.0.0.1:0", "--workers", str(workers)], cwd=cwd
-    )
+    process = HiveProcess([*args, "--bind", "127.0.0.1:0", "--workers", str(workers)], cwd=cwd)
     process.wait_listening()
     return process
 
@@ -165,7 +163,7 @@ def test_static_content(hive: list[HiveProcess], tmp_file: Path) -> None:
     server = start(hive, "static_content:factory")
     status, _, body = fetch(server.port, "/" + tmp_file.name)
     assert (status, body) == (200, b"served from /tmp\n")
-    status, headers, listing = fetch(server.port, "/")
+    status, _headers, listing = fetch(server.port, "/")
     assert status == 200 and tmp_file.name.encode() in listing
     # The lesson's bonus: twistd -n web --path /tmp
     bonus = start(hive, "--path", "/tmp")
@@ -307,9 +305,7 @@ def test_access_logging(hive: list[HiveProcess], tmp_file: Path) -> None:
     assert not any(marker in out for out in server.stdout_lines)
 
 
-def test_access_logging_logfile(
-    hive: list[HiveProcess], tmp_file: Path, tmp_path: Path
-) -> None:
+def test_access_logging_logfile(hive: list[HiveProcess], tmp_file: Path, tmp_path: Path) -> None:
     # twistd -n web --logfile FILE (--path /tmp) is hive run --path /tmp --access-log FILE.
     log = tmp_path / "access.log"
     server = start(hive, "--path", "/tmp", "--access-log", str(log))

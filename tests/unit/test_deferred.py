@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from twisted.internet import defer
 
-from hive._deferred import is_deferred, to_future
+from hive._deferred import DeferredFailed, is_deferred, to_future
 from tests.unit.harness import run
 
 
@@ -34,3 +34,24 @@ def test_a_failed_deferred_raises_its_exception() -> None:
 
     with pytest.raises(ValueError, match="no"):
         run(main())
+
+
+def test_a_failure_that_is_no_exception_still_fails_the_future() -> None:
+    async def main() -> None:
+        await to_future(defer.fail(12))  # type: ignore[arg-type]  # xmlrpcserver.py's defer_fail
+
+    with pytest.raises(DeferredFailed, match="12"):
+        run(main())
+
+
+def test_cancelling_the_future_cancels_the_deferred() -> None:
+    cancelled: list[object] = []
+
+    async def main() -> None:
+        later: defer.Deferred[int] = defer.Deferred(cancelled.append)
+        later.addErrback(lambda failure: None)  # the CancelledError it gets
+        to_future(later).cancel()
+        await asyncio.sleep(0)
+
+    run(main())
+    assert len(cancelled) == 1

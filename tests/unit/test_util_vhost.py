@@ -7,7 +7,7 @@ import pytest
 from hive.resource import Resource
 from hive.server import Request
 from hive.util import ParentRedirect, Redirect, redirectTo
-from hive.vhost import NameVirtualHost, host_of
+from hive.vhost import NameVirtualHost, VHostMonsterResource, host_of
 from tests.unit.harness import Harness, Held, Response
 
 
@@ -186,3 +186,65 @@ def test_a_vhost_in_a_tree() -> None:
     root = Resource()
     root.putChild(b"site", vhosts())
     assert get(root, "/site/page", "two.example").body == b"two page "
+
+
+# -- VHostMonsterResource ---------------------------------------------------------------------
+
+
+class Where(Resource):
+    """Shows what the request says of itself, at any path."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        host = request.getHost()
+        return b" ".join(
+            [
+                request.prePathURL(),
+                request.uri,
+                request.path,
+                request.getHeader(b"host") or b"-",
+                b"%d" % getattr(host, "port", 0),
+                b"secure" if request.isSecure() else b"plain",
+            ]
+        )
+
+
+def monster_site() -> Resource:
+    root = Resource()
+    root.putChild(b"vhost", VHostMonsterResource())
+    root.putChild(b"app", Where())
+    return root
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (
+            "/vhost/https/example.org:8443/app/x?q=1",
+            b"https://example.org:8443/app /app/x?q=1 /app/x example.org:8443 8443 secure",
+        ),
+        (
+            "/vhost/http/example.org/app",
+            b"http://example.org/app /app /app example.org 80 plain",
+        ),
+        (
+            "/vhost/https/example.org/app",
+            b"https://example.org/app /app /app example.org 443 secure",
+        ),
+        (
+            "/vhost/http/%5B::1%5D:8080/app",
+            b"http://[::1]:8080/app /app /app [::1]:8080 8080 plain",
+        ),
+    ],
+)
+def test_vhost_monster_serves_from_the_root_as_the_proxy_says(target: str, expected: bytes) -> None:
+    assert Harness(monster_site()).get(target).body == expected
+
+
+def test_vhost_monster_refuses_what_it_cannot_read() -> None:
+    harness = Harness(monster_site())
+    assert harness.get("/vhost/gopher/example.org/app").status == 404
+    assert harness.get("/vhost/http/example.org:http/app").status == 400
+    assert harness.get("/vhost/http/example.org:99999/app").status == 400
+    assert harness.get("/vhost/http/:80/app").status == 400
