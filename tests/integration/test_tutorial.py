@@ -43,6 +43,7 @@ session-store, session-endings, examples/webguard.py) are tested with hive.cred.
 | examples/report.rpy | runs | path, host, port, security and URI of the request |
 | examples/reverse-proxy.py | runs | ReverseProxyResource to a local peer, not example.com |
 | examples/rootscript.py | runs | a str addHost (no match on Twisted); VHostMonster |
+| examples/simple.rtl | runs (Quixote) | ResourceTemplate renders it (tests/unit/test_script.py) |
 | examples/silly-web.py | fails: no hive.distrib | hive run exits with the ImportError |
 | examples/users.rpy | fails: no hive.distrib | 500, the ImportError in the log |
 | examples/web.py | runs | .cgi, .epy and .rpy processors; VHostMonster's https URLs |

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,23 @@ def test_resource_script_wrapper_and_directory(tree: Path) -> None:
         assert harness.get(escape).status == 404, escape
 
 
-def test_resource_template_needs_quixote(tree: Path) -> None:
+def test_resource_template_runs_twisted_s_simple_rtl(tmp_path: Path) -> None:
+    program = Path(__file__).parents[1] / "integration" / "tutorial" / "simple.rtl"
+    shutil.copy(program, tmp_path / "simple.rtl")
+    root = File(tmp_path)
+    root.processors = {".rtl": script.ResourceTemplate}
+    response = Harness(root).get("/simple.rtl")
+    assert response.status == 200
+    assert response.body.startswith(b"<HTML>\n    <HEAD><TITLE> Welcome To Twisted Python")
+
+
+def test_resource_template_without_quixote_says_so(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "quixote.ptl", None)
+    monkeypatch.setitem(sys.modules, "quixote", None)
     (tree / "t.rtl").write_text("resource = None\n")
     with pytest.raises(RuntimeError, match="Quixote"):
         script.ResourceTemplate(str(tree / "t.rtl"), Registry())
