@@ -8,7 +8,8 @@ module they replace, so a Twisted Web program ports by changing its imports:
 - `hive.http`, `hive.http_headers`, `hive.error`, `hive.urlpath`, `hive.address`: status
   codes and dates, Headers, errors, URLPath, addresses.
 - `hive.static`, `hive.util`, `hive.vhost`, `hive.proxy`, `hive.xmlrpc`, `hive.guard`,
-  `hive.session`, `hive.wsgi`: the standard resources, sessions and the WSGI container.
+  `hive.session`, `hive.wsgi`, `hive.pages`, `hive.script`, `hive.twcgi`: the standard
+  resources, sessions, the WSGI container, error pages, .rpy scripts and CGI.
 - `hive.cli`: the ``hive`` command.
 
 The rest is the server's own machinery, free to change between releases: the modules whose
