@@ -190,8 +190,6 @@ class ReverseProxyResource(Resource):
             forwarded.append(peer.host.encode("ascii"))
         if forwarded:
             headers.append((b"x-forwarded-for", b", ".join(forwarded)))
-        if not self.add_forwarded:
-            return headers
         headers.append((b"x-forwarded-proto", b"https" if request.isSecure() else b"http"))
         if client_host:
             headers.append((b"x-forwarded-host", client_host))

@@ -124,10 +124,10 @@ def ResourceScript(path: str, registry: Registry) -> Any:
 def ResourceTemplate(path: str, registry: Registry) -> Any:
     """A Quixote PTL template (``.rtl``) that binds ``resource``; needs ``quixote``."""
     try:
-        from quixote.ptl import ptl_compile  # type: ignore[import-not-found]
+        from quixote.ptl import ptl_compile
     except ImportError:
         try:
-            from quixote import ptl_compile  # type: ignore[import-not-found]
+            from quixote import ptl_compile  # Quixote 2
         except ImportError:
             raise RuntimeError(
                 f"{path}: ResourceTemplate needs Quixote's PTL (pip install quixote)"
