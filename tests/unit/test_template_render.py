@@ -370,7 +370,7 @@ def test_an_error_after_the_head_cuts_the_connection(caplog: pytest.LogCaptureFi
         return watches[-1]
 
     with caplog.at_level(logging.ERROR, "hive.server"):
-        Request.notifyFinish = recording  # type: ignore[method-assign]
+        Request.notifyFinish = recording  # type: ignore[method-assign, assignment]
         try:
             run(scenario())
         finally:
