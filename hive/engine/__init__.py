@@ -33,7 +33,9 @@ __all__ = [
     "ResponsePlan",
     "available_engines",
     "check_head",
+    "check_length_fields",
     "check_target",
+    "chunk_size",
     "encode_head",
     "get_engine",
     "header_lines",
@@ -292,7 +294,11 @@ def check_target(method: bytes, target: bytes) -> ProtocolError | None:
 
     origin-form (``/path``), absolute-form (``http://host/path``), and ``*`` for OPTIONS.
     authority-form is for CONNECT, which a server that is not a forward proxy refuses.
+    A fragment (``#...``) is no part of any form: a client must not send one, and one that
+    does gets 400 rather than a query string with the fragment in it.
     """
+    if b"#" in target:
+        return ProtocolError(400, "fragment in request target")
     if target[:1] == b"/":
         return None
     if target == b"*":
@@ -301,6 +307,52 @@ def check_target(method: bytes, target: bytes) -> ProtocolError | None:
     if scheme.startswith((b"http://", b"https://")):
         return None
     return ProtocolError(400, "invalid request target")
+
+
+# RFC 9112 section 7.1.1: chunk = chunk-size [ chunk-ext ] CRLF, where
+#   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# a name is a token and a value a token or a quoted-string.  So white space may come before
+# a ";" or around "=", never after the size alone nor at the end of the line, and no CR,
+# NUL or other control byte is anywhere but in the CRLF (a bare CR is invalid, 2.2).
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,20})(?:[ \t]*;[ \t]*"
+    + _TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN
+    + rb"|"
+    + _QUOTED
+    + rb"))?)*\r\n"
+)
+
+
+def chunk_size(line: bytes) -> int | None:
+    """The size a chunk line (its CRLF included) gives, or None if it is not one.
+
+    Extensions are checked against the grammar and then dropped, as h11 drops them.
+    """
+    match = _CHUNK_LINE.fullmatch(line)
+    return int(match[1], 16) if match is not None else None
+
+
+# A Content-Length field line of a raw head (every header line follows a LF).
+_LENGTH_FIELD = re.compile(rb"\n(?i:content-length):([^\n]*)")
+
+
+def check_length_fields(head: bytes) -> ProtocolError | None:
+    """Refuse a raw head with more than one Content-Length value, equal or not.
+
+    RFC 9112 section 6.3 lets a recipient either merge ``Content-Length: 5, 5`` (or two
+    equal fields) into one value or refuse it.  hive refuses, as nginx does: a sender that
+    repeats the length is broken or probing, and a proxy in front may have read it
+    differently.  h11 merges equal values before hive sees its headers, so engines call
+    this on the bytes, before h11 parses them.
+    """
+    fields = _LENGTH_FIELD.findall(head)
+    if len(fields) > 1 or (fields and b"," in fields[0]):
+        return ProtocolError(400, "more than one Content-Length")
+    return None
 
 
 def check_head(
@@ -329,11 +381,11 @@ def check_head(
         elif name == b"content-length":
             if not value.isdigit() or len(value) > 18:
                 return ProtocolError(400, "invalid Content-Length")
-            length = int(value)
-            if seen_length and length != content_length:
-                return ProtocolError(400, "conflicting Content-Length headers")
+            if seen_length:
+                # Even an equal one: see check_length_fields.
+                return ProtocolError(400, "more than one Content-Length")
             seen_length = True
-            content_length = length
+            content_length = int(value)
         elif name == b"transfer-encoding":
             if chunked or value.lower() != b"chunked":
                 return ProtocolError(501, "only Transfer-Encoding: chunked is supported")

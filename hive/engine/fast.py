@@ -16,9 +16,10 @@ The engine frames messages itself and gives llhttp one complete request head at 
 Parity with h11, the reference engine:
 
 * Where llhttp is stricter than h11 (methods it does not know, lower-case methods, control
-  characters in header values, bare LF line ends, versions such as HTTP/3.7, duplicate
-  equal Content-Length fields, some request-target forms, ``PRI``), h11 itself judges the
-  head again, so the request or the error status is the same.  Only such heads pay for h11.
+  characters in header values, bare LF line ends, versions such as HTTP/3.7, repeated
+  Content-Length values, some request-target forms, ``PRI``), h11 itself judges the
+  head again, so the request or the error status is the same.  Only such heads pay for h11;
+  `check_length_fields` comes first, since h11 would merge equal Content-Length values.
 * Where llhttp is more lenient (several spaces between the parts of the request line),
   the line's length is compared with its parts, and h11 judges the odd ones.
 * A head with several faults gets the status the h11 engine gives: h11's own checks on
@@ -58,7 +59,9 @@ from hive.engine import (
     RequestHead,
     ResponseFramer,
     check_head,
+    check_length_fields,
     check_target,
+    chunk_size,
 )
 
 __all__ = ["HttptoolsEngine"]
@@ -74,8 +77,8 @@ _TRAILER = 5
 _DONE = 6
 
 _OBS_FOLD = re.compile(rb"\n[ \t]")
-# h11's grammar for what llhttp is not asked about: chunk size lines and trailer fields.
-_CHUNK_HEADER = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
+# h11's grammar for what llhttp is not asked about: trailer fields (chunk lines follow
+# RFC 9112's, through `chunk_size`, on both engines).
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _FIELD = re.compile(
     rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[ \t]*(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*"
@@ -114,6 +117,10 @@ def _h11_head(
     """Judge a head llhttp refused, or may have read too leniently, with h11."""
     if _OBS_FOLD.search(head, line_end):
         return ProtocolError(400, "obsolete line folding in header")
+    # Before h11, which would merge Content-Length: 5, 5 into one value.
+    error = check_length_fields(head[line_end:])
+    if error is not None:
+        return error
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
     conn.receive_data(head)
     try:
@@ -138,10 +145,9 @@ def _h11_error(version: bytes, headers: list[tuple[bytes, bytes]]) -> ProtocolEr
         if name == b"host":
             hosts += 1
         elif name == b"content-length":
-            lengths = {part.strip() for part in value.split(b",")}
-            value = lengths.pop()
-            if lengths or length not in (None, value):
-                return ProtocolError(400, "conflicting Content-Length headers")
+            if length is not None or b"," in value:
+                return ProtocolError(400, "more than one Content-Length")
+            value = value.strip()
             if not value.isdigit() or len(value) > 20:
                 return ProtocolError(400, "bad Content-Length")
             length = value
@@ -349,11 +355,11 @@ class HttptoolsEngine(ResponseFramer):
     def _unit(self, unit: bytes, events: list[Event]) -> bool:
         """Handle a complete chunk size line or trailer section."""
         if self._state == _CHUNK_LINE:
-            match = _CHUNK_HEADER.fullmatch(unit)
-            if match is None:
+            size = chunk_size(unit)
+            if size is None:
                 self._fail(events, 400, "illegal chunk header")
                 return False
-            self._left = int(match[1], 16)
+            self._left = size
             self._state = _CHUNK_DATA if self._left else _TRAILER
             return True
         if len(unit) > 2 and not _valid_trailers(unit):
@@ -425,7 +431,9 @@ class HttptoolsEngine(ResponseFramer):
             error = _h11_error(version, headers) or ProtocolError(431, "too many header fields")
             self._fail(events, error.status, error.reason)
             return -1
-        bad_target = check_target(method, target) if target[:1] != b"/" else None
+        # check_target passes origin-form at once unless it has a fragment.
+        odd = target[:1] != b"/" or b"#" in target
+        bad_target = check_target(method, target) if odd else None
         result = bad_target or check_head(version, headers)
         if isinstance(result, ProtocolError):
             error = _h11_error(version, headers) or result

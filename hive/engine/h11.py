@@ -21,6 +21,11 @@ and before `next_cycle` (more bytes, or the end of input, which h11 treats by th
 the request left it in), an h11.Connection is brought to the same point by replaying the
 head and as many body bytes, and h11 decides.
 
+Where h11 is more lenient than RFC 9112, the engine checks the bytes before h11 sees
+them: a raw head with more than one Content-Length value is refused (h11 would merge
+``5, 5``), and the chunk lines of a chunked body pass through `_ChunkLines`, which checks
+them against RFC 9112's grammar (`chunk_size`) and gives h11 each one as its bare size.
+
 ``h11._abnf`` is not public API: the fast path is used only with the h11 versions it was
 checked against (0.14 to 0.16), and only if h11's grammar strings are the ones it was
 derived from; otherwise every exchange goes through h11.Connection, as it did before.
@@ -43,7 +48,9 @@ from hive.engine import (
     RequestHead,
     ResponseFramer,
     check_head,
+    check_length_fields,
     check_target,
+    chunk_size,
 )
 
 _OBS_FOLD = re.compile(rb"\n[ \t]")
@@ -87,6 +94,69 @@ _FAST_HEAD = re.compile(
 # Bytes fed to h11 at a time when it is brought up to a body the fast path has read.
 _REPLAY_CHUNK = 65536
 
+# What a chunked request's h11.Connection is brought to before its body: a head h11 takes
+# as the one it parsed (HTTP/1.1, chunked), with or without keep-alive.
+_CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+_CHUNKED_HEAD_CLOSE = _CHUNKED_HEAD[:-2] + b"Connection: close\r\n\r\n"
+
+
+class _ChunkLines:
+    """Between a chunked body and h11: each chunk line checked and reduced to its size.
+
+    h11 reads chunk extensions as ``;`` and any bytes but LF, white space after the size
+    alone, and none before a ``;``; RFC 9112 (section 7.1.1) says otherwise on all three.
+    So h11 is given the body with every chunk line checked by `chunk_size` and rewritten
+    as its bare size; chunk data, the CRLF after it, and everything from the last chunk on
+    (trailers, the next request) pass unchanged and stay h11's to judge.
+    """
+
+    __slots__ = ("_left", "_limit", "held")
+
+    def __init__(self, limit: int) -> None:
+        #: An unfinished chunk line, from earlier feeds.
+        self.held = b""
+        # Bytes of chunk data, and the CRLF after it, still to pass through.
+        self._left = 0
+        # An unfinished line longer than this is 431, as h11 bounds its buffer.
+        self._limit = limit
+
+    def feed(self, data: bytes) -> tuple[bytes, ProtocolError | None, bool]:
+        """(the bytes for h11, an error in the bytes after those, whether the last chunk
+        line has passed: every later byte goes to h11 as it is)."""
+        out: list[bytes] = []
+        pos = 0
+        size = len(data)
+        while pos < size:
+            left = self._left
+            if left:
+                take = min(left, size - pos)
+                out.append(data[pos : pos + take])
+                pos += take
+                self._left = left - take
+                continue
+            held = self.held
+            if held[-1:] == b"\r" and data[pos : pos + 1] == b"\n":
+                stop = pos + 1  # the CRLF was split between two feeds
+            else:
+                stop = data.find(b"\r\n", pos) + 2
+                if stop < 2:
+                    self.held = held + data[pos:]
+                    if len(self.held) > self._limit:
+                        return b"".join(out), ProtocolError(431, "chunk header too large"), False
+                    break
+            line = held + data[pos:stop]
+            self.held = b""
+            pos = stop
+            length = chunk_size(line)
+            if length is None:
+                return b"".join(out), ProtocolError(400, "illegal chunk header"), False
+            out.append(b"%x\r\n" % length)
+            if not length:
+                out.append(data[pos:])
+                return b"".join(out), None, True
+            self._left = length + 2
+        return b"".join(out), None, False
+
 
 def _fast_path_usable() -> bool:
     """Whether the installed h11 is one the fast path was checked against."""
@@ -111,6 +181,8 @@ class H11Engine(ResponseFramer):
 
     __slots__ = (
         "_buf",
+        "_chunk_error",
+        "_chunks",
         "_conn",
         "_failed",
         "_left",
@@ -137,6 +209,10 @@ class H11Engine(ResponseFramer):
         self._length = 0
         self._left = 0
         self._failed = False
+        # While h11 reads a chunked body: what stands between it and the input.
+        self._chunks: _ChunkLines | None = None
+        # An error found there, in the bytes after those h11 was given.
+        self._chunk_error: ProtocolError | None = None
 
     def _new_parser(self) -> h11.Connection:
         # The head limit is enforced exactly in _check_raw_head; h11's own is a backstop,
@@ -157,7 +233,7 @@ class H11Engine(ResponseFramer):
                     return self._body(bytes(data), [])
             # End of input, or bytes after a fast-path request: h11 decides.
             conn = self._conn = self._resume()
-        conn.receive_data(data)
+        self._receive(conn, data)
         return self._events()
 
     def next_cycle(self) -> list[Event]:
@@ -171,6 +247,10 @@ class H11Engine(ResponseFramer):
         else:
             pending, _closed = conn.trailing_data
             self._conn = None
+            if self._chunks is not None:
+                pending += self._chunks.held
+                self._chunks = None
+            self._chunk_error = None
         self._buf = b""
         if not pending:
             return []
@@ -300,6 +380,8 @@ class H11Engine(ResponseFramer):
             except h11.RemoteProtocolError as exc:
                 return self._fail(events, ProtocolError(exc.error_status_hint, str(exc)))
             if event is h11.NEED_DATA or event is h11.PAUSED:
+                if self._chunk_error is not None:
+                    return self._fail(events, self._chunk_error)
                 return events
             if isinstance(event, h11.Data):
                 events.append(BodyData(bytes(event.data)))
@@ -311,8 +393,44 @@ class H11Engine(ResponseFramer):
                 if isinstance(head, ProtocolError):
                     return self._fail(events, head)
                 events.append(head)
+                if head.content_length is None:
+                    conn = self._chunked_body(conn, head.keep_alive)
             else:  # pragma: no cover - h11 gives a server no other event
                 return events
+
+    def _chunked_body(self, conn: h11.Connection, keep_alive: bool) -> h11.Connection:
+        """A parser for the chunked body that follows in ``conn``, behind `_ChunkLines`."""
+        rest, closed = conn.trailing_data
+        conn = self._conn = self._new_parser()
+        conn.receive_data(_CHUNKED_HEAD if keep_alive else _CHUNKED_HEAD_CLOSE)
+        event = conn.next_event()
+        assert type(event) is h11.Request
+        self._chunks = _ChunkLines(self._max_head + 4)
+        if rest:
+            self._receive(conn, rest)
+        if closed:
+            self._receive(conn, b"")
+        return conn
+
+    def _receive(self, conn: h11.Connection, data: bytes) -> None:
+        """Give h11 ``data`` (b"": the end of input), through `_ChunkLines` if it is on."""
+        chunks = self._chunks
+        if chunks is None:
+            conn.receive_data(data)
+            return
+        if not data:
+            # h11 answers an unfinished chunked body at the end of input.
+            self._chunks = None
+            if chunks.held:
+                conn.receive_data(chunks.held)
+            conn.receive_data(b"")
+            return
+        out, error, done = chunks.feed(data)
+        if out:
+            conn.receive_data(out)
+        if error is not None or done:
+            self._chunks = None
+            self._chunk_error = error
 
     def _head(self, event: h11.Request) -> RequestHead | ProtocolError:
         headers = list(event.headers)
@@ -333,7 +451,8 @@ class H11Engine(ResponseFramer):
         )
 
     def _check_raw_head(self, pending: bytes) -> ProtocolError | None:
-        """What h11 does not check: request line and head length, obs-fold."""
+        """What h11 does not check: request line and head length, obs-fold, and
+        repeated Content-Length values (which h11 would merge)."""
         if not pending:
             return None
         if pending[0] < 0x21:
@@ -359,7 +478,8 @@ class H11Engine(ResponseFramer):
             return ProtocolError(431, "request head too large")
         if _OBS_FOLD.search(pending, line_end, head_end + 1):
             return ProtocolError(400, "obsolete line folding in header")
-        return None
+        # Before h11, which would merge Content-Length: 5, 5 into one value.
+        return check_length_fields(pending[line_end : head_end + 1])
 
     def _fail(self, events: list[Event], error: ProtocolError) -> list[Event]:
         self._failed = True

@@ -217,6 +217,116 @@ def test_bad_requests(engine_name: str, raw: bytes, status: int) -> None:
     assert error_of(engine_name, raw) == status
 
 
+CHUNKED = b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"2;a=b",
+        b"2;a",
+        b"2;a;b=c",
+        b"2 ;a=b",  # BWS before ";" (RFC 9112 7.1.1)
+        b"2\t; a = b",  # and around "=", after ";"
+        b'2;q="a b\\"c;\x80"',  # a quoted-string: spaces, quoted-pair, obs-text
+        b"2;!#$%&'*+-.^_`|~=x",  # every token character
+        b"00000000000000000002",  # 20 hex digits
+    ],
+)
+def test_chunk_lines_rfc_9112_allows(engine_name: str, line: bytes) -> None:
+    raw = CHUNKED + line + b"\r\nhi\r\n0;last\r\n\r\n"
+    assert both_ways(engine_name, raw)[1:] == [b"hi", END]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"2 ",  # white space after the size with no extension
+        b"2\t",
+        b"2;a=b ",  # or at the end of the line
+        b"2;",  # ";" with no name
+        b"2;=b",
+        b"2;a=",
+        b"2;a b",
+        b"2;a=b c",
+        b"2,a",
+        b"2;a\x00",  # control bytes in an extension
+        b"2;a=\x01",
+        b"2;a=\x7f",
+        b"2;a\rb",  # a bare CR (RFC 9112 2.2)
+        b"2\r",
+        b'2;q="\r"',
+        b'2;q="a',  # an unterminated quoted-string
+        b"2;\x80",  # obs-text is for quoted-strings only
+        b"",
+        b"x",
+        b"000000000000000000002",  # more than 20 hex digits
+    ],
+)
+def test_chunk_lines_rfc_9112_refuses(engine_name: str, line: bytes) -> None:
+    assert error_of(engine_name, CHUNKED + line + b"\r\nhi\r\n0\r\n\r\n") == 400
+
+
+@pytest.mark.parametrize("line", [b"0 ", b"0\t", b"0;a\x00", b"0;a\rb"])
+def test_the_last_chunk_line_is_checked_too(engine_name: str, line: bytes) -> None:
+    assert error_of(engine_name, CHUNKED + b"2\r\nhi\r\n" + line + b"\r\n\r\n") == 400
+
+
+def test_a_bad_chunk_line_comes_after_the_good_chunks(engine_name: str) -> None:
+    events = drive(make(engine_name), CHUNKED + b"2\r\nhi\r\n2 \r\nho\r\n0\r\n\r\n")
+    assert merge_body(events[1:-1]) == [b"hi"]
+    assert isinstance(events[-1], ProtocolError) and events[-1].status == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+        b"GET /\r HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX\r: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\r\n\r\n",
+        CHUNKED + b"2\r\nhi\r0\r\n\r\n",  # the CR after chunk data
+        CHUNKED + b"0\r\nX: a\rb\r\n\r\n",  # a trailer
+        CHUNKED + b"0\r\nX\r: b\r\n\r\n",
+    ],
+)
+def test_a_bare_cr_is_refused_everywhere(engine_name: str, raw: bytes) -> None:
+    assert error_of(engine_name, raw) == 400
+
+
+@pytest.mark.parametrize("target", [b"/a#b", b"/a?x=1#b", b"/#", b"http://h/a#b", b"/a%23b#"])
+def test_a_fragment_in_the_target_is_refused(engine_name: str, target: bytes) -> None:
+    raw = b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert error_of(engine_name, raw) == 400
+
+
+def test_an_encoded_hash_is_no_fragment(engine_name: str) -> None:
+    head = both_ways(engine_name, b"GET /a%23b?c=%23 HTTP/1.1\r\nHost: a\r\n\r\n")[0]
+    assert isinstance(head, RequestHead) and head.target == b"/a%23b?c=%23"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Content-Length: 3, 3\r\n",
+        b"Content-Length: 3,3\r\n",
+        b"Content-Length: 3 , 3\r\n",
+        b"Content-Length: 3\r\nContent-Length: 3\r\n",
+        b"content-length: 3\r\nX: y\r\nCONTENT-LENGTH: 3\r\n",
+        b"Content-Length: 3, 4\r\n",
+        b"Content-Length: 3,\r\n",
+    ],
+)
+def test_one_content_length_with_one_value(engine_name: str, fields: bytes) -> None:
+    """RFC 9112 6.3 allows merging equal values or refusing them; hive refuses them."""
+    raw = b"POST / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\nabc"
+    assert error_of(engine_name, raw) == 400
+    bare_lf = raw.replace(b"\r\n", b"\n")
+    assert error_of(engine_name, bare_lf) == 400
+
+
 def test_request_line_limit(engine_name: str) -> None:
     line = b"GET /" + b"a" * 100 + b" HTTP/1.1\r\n"
     assert error_of(engine_name, line + b"Host: a\r\n\r\n", max_request_line=64) == 414
