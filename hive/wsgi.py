@@ -16,7 +16,12 @@ How a response goes out:
   the client has taken it (``await request.drain()`` on the loop); ``write()`` also waits.
 - ``close()`` is always called: when the body is done, on an error, when the client left.
 - An error before the head went out answers 500 (logged with its traceback, as any
-  render error); after it, the connection is cut.  The worker goes on serving.
+  render error); after it, the connection is cut.  The worker goes on serving.  An error
+  that comes from reading a body the client cut short (it closed before Content-Length
+  bytes came) is the client's abort: the connection is closed with no answer, one info
+  line is logged, and the request counts as abandoned.
+- ``OPTIONS *`` reaches the application with PATH_INFO ``*`` (gunicorn's and uvicorn's
+  choice), so that it can be told from ``OPTIONS /``.
 - ``wsgi.file_wrapper``: a regular file with a declared Content-Length goes out through
   ``request.sendfile`` (``os.sendfile``, zero-copy, over plain TCP; read and written
   otherwise); any other file-like is read in blocks of at least 64 KiB.
@@ -321,6 +326,10 @@ def wsgi_environ(request: Request, multithread: bool = True) -> dict[str, Any]:
                 environ[key] = text
             else:
                 environ[key] = earlier + ("; " if key == "HTTP_COOKIE" else ",") + text
+    if request.path == b"*":
+        # OPTIONS * (asterisk-form, RFC 9112 3.2.4) is about the server, not a path: as
+        # gunicorn and uvicorn do, PATH_INFO says "*" so that it is not taken for "/".
+        environ["PATH_INFO"] = "*"
     if "CONTENT_TYPE" not in environ:
         environ["CONTENT_TYPE"] = ""
     if "CONTENT_LENGTH" not in environ:
@@ -694,7 +703,10 @@ class _Call:
         """On the loop: answer with what the thread's call gave, as a render would."""
         request = self.request
         if error is not None:
-            request._fail(error)
+            if _cut_short(error, request):
+                _abandon(request, error)
+            else:
+                request._fail(error)
             return
         try:
             if type(value) is bytes:
@@ -764,6 +776,37 @@ class _Call:
                 # not hold this thread forever.
                 if loop.is_closed():
                     raise _ClientGone("the worker stopped") from None
+
+
+def _cut_short(error: BaseException, request: Request) -> bool:
+    """Whether ``error`` comes from reading a body the client cut short: it half-closed,
+    or the connection went, before Content-Length bytes came (an application may have
+    raised its own error from the read's, as Django's UnreadablePostError is)."""
+    cause = getattr(request.content, "error", None)  # a streamed RequestBody's
+    if cause is None:
+        return False
+    seen: BaseException | None = error
+    for _ in range(16):  # a chain of causes is short; a cycle must not hang the loop
+        if seen is None:
+            return False
+        if seen is cause:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _abandon(request: Request, error: Exception) -> None:
+    """The client went away while it sent the body: a client abort, not a 500.  The
+    connection is closed with no answer, and the request is counted as abandoned."""
+    log.info(
+        "%s %s: abandoned: %s",
+        request.method.decode("latin-1"),
+        request.uri.decode("latin-1"),
+        getattr(request.content, "error", error),
+    )
+    if not request.finished and not request._disconnected:
+        request.channel.abort_response()
+        request.connectionLost(error)
 
 
 def _as_bytes(chunk: object) -> bytes:

@@ -99,6 +99,11 @@ class RequestBody:
     def complete(self) -> bool:
         return self._ended
 
+    @property
+    def error(self) -> BaseException | None:
+        """What reads past the end of what arrived raise (the client went away), or None."""
+        return self._error
+
     # -- the file interface, from any thread -----------------------------------------------
 
     def readable(self) -> bool:

@@ -526,3 +526,32 @@ def test_expect_continue_is_answered_when_the_application_reads(served: Served) 
         # The body was read whole: the connection serves another request.
         sock.sendall(_post_head(3) + b"ab\n")
         assert _read_until(sock, b"ab\n").startswith(b"HTTP/1.1 200")
+
+
+READER_APP = """
+def application(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"read %d" % len(body)]
+"""
+
+
+def test_a_body_cut_short_is_a_client_abort(hive_run: Any, tmp_path: Path) -> None:
+    """A client that half-closes before sending Content-Length bytes gets no 500, and no
+    traceback goes to the error log; the worker serves the next request."""
+    (tmp_path / "reader.py").write_text(READER_APP)
+    server = hive_run(
+        "reader:application", "--wsgi", "--bind", "127.0.0.1:0", "--app-dir", str(tmp_path)
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(_post_head(100) + b"only this much")
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(15)
+        assert sock.recv(65536) == b""  # closed, with no answer
+    server.wait_for_output(r"POST /first-line: abandoned")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", "/", body=b"whole")
+    assert conn.getresponse().read() == b"read 5"
+    conn.close()
+    output = server.output()
+    assert "Traceback" not in output and " 500 " not in output, output

@@ -20,6 +20,7 @@ import pytest
 from hive._forwarded import TrustedProxies
 from hive.resource import Resource
 from hive.server import Site
+from hive.worker.stats import WorkerStats
 from hive.wsgi import FileWrapper, WSGIResource, set_default_threads
 from tests.unit.harness import Harness, MemoryTransport, Response, run
 
@@ -176,6 +177,16 @@ def test_script_name_is_the_mount_point(mode: str) -> None:
         assert get(root, target).status == 200
         assert app.environ["SCRIPT_NAME"] == script_name, target
         assert app.environ["PATH_INFO"] == path_info, target
+
+
+def test_options_asterisk_is_told_from_options_slash(mode: str) -> None:
+    """PATH_INFO is "*" for ``OPTIONS *``, as gunicorn and uvicorn give it."""
+    app = Recorder()
+    resource = make(app, mode)
+    assert get(resource, "*", method="OPTIONS").status == 200
+    assert (app.environ["SCRIPT_NAME"], app.environ["PATH_INFO"]) == ("", "*")
+    assert get(resource, "/", method="OPTIONS").status == 200
+    assert (app.environ["SCRIPT_NAME"], app.environ["PATH_INFO"]) == ("", "/")
 
 
 def test_content_type_and_length_are_not_http_keys(mode: str) -> None:
@@ -775,6 +786,58 @@ def test_write_after_the_client_left_raises_in_the_application() -> None:
 
     run(scenario())
     assert len(errors) == 1 and isinstance(errors[0], ConnectionError)
+
+
+def reader(wrap: bool) -> App:
+    """An application that reads its whole body; ``wrap``: raises its own error from the
+    read's, as Django does (UnreadablePostError)."""
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except OSError as exc:
+            if wrap:
+                raise RuntimeError("cannot read the upload") from exc
+            raise
+        start_response("200 OK", [])
+        return [b"read"]
+
+    return app
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["raised", "wrapped"])
+@pytest.mark.parametrize("mode", ["pool", "executor"])
+def test_a_body_cut_short_is_a_client_abort(
+    caplog: pytest.LogCaptureFixture, mode: str, wrap: bool
+) -> None:
+    """The client half-closes before Content-Length bytes came: no 500, no traceback,
+    the connection closed, the request counted as over (abandoned)."""
+    stats = WorkerStats()
+    site = Site(make(reader(wrap), mode))
+    site.stats = stats
+
+    async def scenario() -> Harness:
+        harness = Harness(site)
+        harness.send(b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+        assert harness.connection.eof_received()  # kept open for an answer
+        await wait_for(lambda: harness.transport.closed)
+        return harness
+
+    with caplog.at_level(logging.INFO):
+        harness = run(scenario())
+    assert harness.transport.data == b""
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert any("POST /up: abandoned" in r.getMessage() for r in caplog.records)
+    assert (stats.started, stats.finished) == (1, 1)
+
+
+def test_an_error_after_a_whole_body_is_still_500(mode: str) -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        environ["wsgi.input"].read()
+        raise ConnectionError("the application's own, not the client's")
+
+    raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+    assert serve(make(app, mode), raw).status == 500
 
 
 # -- PEP 3333 conformance: wsgiref's validator ---------------------------------------------------
