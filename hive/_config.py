@@ -70,6 +70,8 @@ class Config:
     max_memory: int = 0
     #: The control socket ``hive status|reload|stop|scale`` talk to; None for the default.
     control: str | None = None
+    #: What ``hive list`` and ``--name`` call this hive; None: its first listening address.
+    name: str | None = None
     pid_file: str | None = None
     #: Where the supervisor serves /metrics, /healthz, /readyz and /status; None for off.
     metrics_bind: str | None = None
@@ -127,6 +129,14 @@ class Config:
             TrustedProxies(self.forwarded_allow)
         except ValueError as exc:
             raise ConfigError(f"forwarded_allow: {exc}") from None
+        if self.name is not None and (
+            not 0 < len(self.name) <= 100
+            or not self.name.isprintable()
+            or any(c.isspace() for c in self.name)
+        ):
+            raise ConfigError(
+                f"name: must be 1 to 100 printable characters and no spaces, got {self.name!r}"
+            )
         if self.backlog < 1:
             raise ConfigError(f"backlog: must be at least 1, got {self.backlog}")
         if self.http not in _ENGINES:

@@ -16,15 +16,23 @@ import click
 
 from hive._config import Config, ConfigError, usable_cores
 from hive._logs import setup_logging
-from hive.cli.status import format_status
+from hive.cli.status import format_hives, format_status
 from hive.engine import ENGINES, HeadLimits
-from hive.supervisor.control import ControlError, default_control_path, request
+from hive.supervisor.control import (
+    ControlError,
+    RunningHive,
+    control_dir,
+    control_path,
+    request,
+    running_hives,
+)
 from hive.supervisor.listeners import (
     ListenerError,
     SocketGroups,
     bind_socket,
     close_listener,
     parse_bind,
+    socket_address,
     url_for,
 )
 from hive.supervisor.systemd import inherited_sockets
@@ -56,7 +64,20 @@ def _control_option(function: Any) -> Any:
         metavar="PATH",
         default=None,
         envvar="HIVE_CONTROL",
-        help="The supervisor's control socket  [default: $XDG_RUNTIME_DIR/hive.ctl]",
+        help="The supervisor's control socket  [default: NAME.ctl in $XDG_RUNTIME_DIR/hive]",
+    )(function)
+
+
+def _target_options(function: Any) -> Any:
+    """--name and --control: which running hive a command talks to."""
+    function = _control_option(function)
+    return click.option(
+        "-n",
+        "--name",
+        metavar="NAME",
+        default=None,
+        envvar="HIVE_NAME",
+        help="The hive to talk to (hive list shows them)  [default: the one running]",
     )(function)
 
 
@@ -180,6 +201,12 @@ def _size(text: str) -> int:
     help="With --path: run its .rpy, .epy and .cgi files, as twistd web --path does "
     "(code from the served directory runs in the workers).",
 )
+@click.option(
+    "--name",
+    default=None,
+    metavar="NAME",
+    help="What hive list and --name call this hive  [default: its first address]",
+)
 @_control_option
 @click.option("--pid-file", default=None, metavar="PATH", help="Write the supervisor's pid here.")
 @click.option(
@@ -243,8 +270,9 @@ def run(ctx: click.Context, /, app: str | None, config_file: str | None, **optio
         if ops_address is not None:
             ops_socket = bind_socket(ops_address, backlog=64)
             log.info("ops endpoint on %s/metrics", url_for(ops_socket))
-        control = config.control or default_control_path()
-        supervisor = Supervisor(config, groups, control, ops_socket, reread=reread)
+        name = config.name or _address_name(groups)
+        control = config.control or control_path(name)
+        supervisor = Supervisor(config, groups, control, ops_socket, reread=reread, name=name)
         with _pid_file(config.pid_file):
             outcome = supervisor.run()
     except (ListenerError, ControlError, OSError) as exc:
@@ -363,6 +391,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         max_requests_jitter=options["max_requests_jitter"],
         max_memory=_size(options["max_memory"]),
         control=options["control"],
+        name=options["name"],
         pid_file=options["pid_file"],
         metrics_bind=options["metrics_bind"],
         head=HeadLimits(
@@ -395,9 +424,80 @@ def _pid_file(path: str | None) -> Iterator[None]:
             os.unlink(path)
 
 
-def _ask(control: str | None, command: str, args: dict[str, Any] | None = None) -> Any:
+def _address_name(groups: SocketGroups) -> str:
+    """A hive's default name: the first address it listens on, as its log says it."""
+    address = socket_address(groups.sockets((0,))[0])
+    if address.startswith("unix:") and not address.startswith(("unix:/", "unix:@")):
+        address = "unix:" + os.path.abspath(address.removeprefix("unix:"))
+    return address
+
+
+class _Several(Exception):
+    """More than one hive is running and none was named."""
+
+    def __init__(self, hives: list[RunningHive]) -> None:
+        super().__init__()
+        self.hives = hives
+
+
+def _target(control: str | None, name: str | None) -> str:
+    """The control socket a command talks to: --control, the hive called --name, or the
+    only hive running.  Raises _Several when several run and none was chosen."""
+    if control:
+        return control
     try:
-        response = request(control or default_control_path(), command, args, timeout=300)
+        if name:
+            return _named(name)
+        hives = running_hives()
+        if len(hives) == 1:
+            return hives[0].path
+        if hives:
+            raise _Several(hives)
+        _fail(f"no hive is running (no control socket in {control_dir()})")
+    except ControlError as exc:
+        _fail(str(exc))
+
+
+def _named(name: str) -> str:
+    """The control socket of the hive called `name`: as given, as an address written
+    another way (localhost:8080, :8080), or a port alone when one hive has that port."""
+    candidates = [name]
+    try:
+        address = parse_bind(name)
+    except ListenerError:
+        pass
+    else:
+        if address.family == "tcp":
+            candidates.append(str(address))
+        else:
+            candidates.append("unix:" + os.path.abspath(address.path))
+    for candidate in candidates:
+        path = control_path(candidate)
+        if os.path.exists(path):
+            return path
+    hives = running_hives()
+    if name.isdigit():
+        ports = [hive for hive in hives if hive.name.endswith(f":{name}")]
+        if len(ports) == 1:
+            return ports[0].path
+    known = ", ".join(hive.name for hive in hives) or "none"
+    _fail(f"no hive named {name!r} is running (running: {known})")
+
+
+def _ask(
+    control: str | None, name: str | None, command: str, args: dict[str, Any] | None = None
+) -> Any:
+    try:
+        path = _target(control, name)
+    except _Several as several:
+        names = ", ".join(hive.name for hive in several.hives)
+        _fail(f"several hives are running ({names}); choose one with --name")
+    return _send(path, command, args)
+
+
+def _send(path: str, command: str, args: dict[str, Any] | None = None) -> Any:
+    try:
+        response = request(path, command, args, timeout=300)
     except ControlError as exc:
         _fail(str(exc))
     if not response.ok:
@@ -405,35 +505,69 @@ def _ask(control: str | None, command: str, args: dict[str, Any] | None = None) 
     return response.data
 
 
+def _listing(hives: list[RunningHive]) -> list[dict[str, Any]]:
+    return [
+        {"name": hive.name, "control": hive.path, **(hive.status or {"error": hive.error})}
+        for hive in hives
+    ]
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the hives' status as JSON.")
+def list_hives(as_json: bool) -> None:
+    """List the hives running on this host (their control sockets) by name."""
+    try:
+        hives = _listing(running_hives())
+    except ControlError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(hives, indent=2))
+    elif hives:
+        click.echo(format_hives(hives))
+    else:
+        click.echo("no hive is running")
+
+
 @main.command()
-@_control_option
+@_target_options
 @click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
-def status(control: str | None, as_json: bool) -> None:
-    """Show the running supervisor's workers."""
-    data = _ask(control, "status")
+def status(control: str | None, name: str | None, as_json: bool) -> None:
+    """Show the running supervisor's workers; with several hives running and none chosen
+    (--name), list the hives."""
+    try:
+        path = _target(control, name)
+    except _Several as several:
+        hives = _listing(several.hives)
+        if as_json:
+            click.echo(json.dumps(hives, indent=2))
+        else:
+            click.echo(format_hives(hives))
+            click.echo("several hives are running: hive status --name NAME shows one")
+        return
+    data = _send(path, "status")
     click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
 
 
 @main.command()
-@_control_option
-def reload(control: str | None) -> None:
+@_target_options
+def reload(control: str | None, name: str | None) -> None:
     """Start new workers with the code on disk; old ones drain once all new ones are ready."""
-    data = _ask(control, "reload")
+    data = _ask(control, name, "reload")
     click.echo(f"reloaded: generation {data['generation']} serving")
 
 
 @main.command()
-@_control_option
-def stop(control: str | None) -> None:
+@_target_options
+def stop(control: str | None, name: str | None) -> None:
     """Stop gracefully: finish requests in flight, then exit."""
-    _ask(control, "stop")
+    _ask(control, name, "stop")
     click.echo("stopping")
 
 
 @main.command()
 @click.argument("workers", type=click.IntRange(1, 1024))
-@_control_option
-def scale(workers: int, control: str | None) -> None:
+@_target_options
+def scale(workers: int, control: str | None, name: str | None) -> None:
     """Run WORKERS worker processes from now on."""
-    _ask(control, "scale", {"workers": workers})
+    _ask(control, name, "scale", {"workers": workers})
     click.echo(f"scaling to {workers} worker(s)")

@@ -1,11 +1,11 @@
-"""The table ``hive status`` prints, from the control socket's "status" answer."""
+"""The tables ``hive status`` and ``hive list`` print, from "status" answers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_status"]
+__all__ = ["format_hives", "format_status"]
 
 _STATUS_COLUMNS = ("SLOT", "PID", "GEN", "STATE", "REQUESTS", "MEMORY", "CPU", "UPTIME")
 _LEFT_ALIGNED = frozenset({"STATE"})
@@ -48,6 +48,44 @@ def format_status(data: Mapping[str, Any]) -> str:
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+_HIVE_COLUMNS = ("NAME", "PID", "WORKERS", "GEN", "UPTIME", "APP", "LISTENING")
+_HIVES_LEFT = frozenset({"NAME", "APP", "LISTENING"})
+
+
+def format_hives(hives: Sequence[Mapping[str, Any]]) -> str:
+    """The table ``hive list`` prints: one line per hive, from each one's "status" data
+    (with its ``name``; a hive that did not answer has an ``error`` instead)."""
+    rows = [_HIVE_COLUMNS]
+    for hive in hives:
+        error = hive.get("error")
+        if error:
+            rows.append((str(hive.get("name", "-")), "-", "-", "-", "-", f"({error})", "-"))
+            continue
+        workers = [w for w in hive.get("workers") or () if isinstance(w, Mapping)]
+        ready = sum(w.get("state") == "ready" for w in workers)
+        now, started = _number(hive.get("now")), _number(hive.get("started_at"))
+        urls = hive.get("urls")
+        rows.append(
+            (
+                str(hive.get("name") or "-"),
+                _integer(hive.get("pid")),
+                f"{ready}/{_integer(hive.get('target'))}",
+                _integer(hive.get("generation")),
+                "-" if now is None or started is None else _duration(now - started),
+                str(hive.get("app") or "-"),
+                " ".join(str(url) for url in urls) if isinstance(urls, list) and urls else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HIVE_COLUMNS))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) if name in _HIVES_LEFT else cell.rjust(width)
+            for name, cell, width in zip(_HIVE_COLUMNS, row, widths, strict=True)
+        ).rstrip()
+        for row in rows
+    )
 
 
 def _number(value: object) -> float | None:

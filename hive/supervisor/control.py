@@ -34,12 +34,23 @@ a client dropped by `check_deadlines` is only disconnected at the next `watched`
 
 Who may connect: the socket file is mode 0o600 and, where SO_PEERCRED exists (Linux), a peer
 whose uid is neither ours nor root's is turned away at `accept`.
+
+Several hives on one host: each hive has a name, by default the first address it listens
+on (``127.0.0.1:8080``, the real port after port 0), and its control socket is
+``<name>.ctl`` in `control_dir` (`control_path`).  Two hives on different addresses so get
+different sockets with no setting at all, and the commands find them by name;
+`running_hives` lists them (and removes the sockets dead hives left).  A name says what
+the user sees in the "listening on" line, so it needs no new word to learn; ``--name``
+gives another one.  Two hives on the same address do not get this far: the second cannot
+bind it (hive.supervisor.listeners checks that even with SO_REUSEPORT).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import itertools
 import logging
 import os
 import selectors
@@ -47,6 +58,7 @@ import socket
 import stat
 import struct
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -62,9 +74,12 @@ __all__ = [
     "ControlResponse",
     "ControlServer",
     "PeerCredentials",
-    "default_control_path",
+    "RunningHive",
+    "control_dir",
+    "control_path",
     "peer_allowed",
     "request",
+    "running_hives",
 ]
 
 log = logging.getLogger("hive.control")
@@ -80,7 +95,11 @@ SOCKET_MODE = 0o600
 #: Largest response `request` accepts; a status of a thousand workers is ~150 KiB.
 MAX_RESPONSE_SIZE = 16 * 1024 * 1024
 
-_FILE_NAME = "hive.ctl"
+_SUFFIX = ".ctl"
+#: How long `running_hives` waits for each hive's answer.
+LIST_TIMEOUT = 3.0
+# sockaddr_un holds 108 bytes with the final NUL; a longer name is shortened with a hash.
+_MAX_PATH = 107
 _TMP = "/tmp"  # not $TMPDIR: the CLI and the supervisor may not share an environment
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _READ_SIZE = 16 * 1024
@@ -88,6 +107,10 @@ _READ_SIZE = 16 * 1024
 
 class ControlError(Exception):
     """The control socket cannot be served or reached. The message is one line."""
+
+
+class _NotRunning(ControlError):
+    """Nothing listens at the control socket's path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,22 +134,38 @@ class ControlResponse:
 # -- where the socket lives -----------------------------------------------------------------
 
 
-def default_control_path() -> str:
-    """``$XDG_RUNTIME_DIR/hive.ctl``, or ``/tmp/hive-<uid>/hive.ctl`` without a runtime dir.
+def control_dir() -> str:
+    """Where control sockets live: ``$XDG_RUNTIME_DIR/hive``, or ``/tmp/hive-<uid>``
+    without a runtime dir (the session store's directory too).
 
-    The ``/tmp`` directory is checked when it exists (it must be a directory of ours that
-    neither group nor others may write), so no side talks through a directory another user
+    The directory is checked when it exists (it must be a directory of ours that neither
+    group nor others may write), so no side talks through a directory another user
     controls; `ControlServer.open` makes it, mode 0o700, when missing. Raises ControlError.
     """
+    return _private_dir(_default_dir(), os.geteuid(), create=False)
+
+
+def _default_dir() -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, _FILE_NAME)
-    uid = os.geteuid()
-    return os.path.join(_private_dir(_tmp_dir(uid), uid, create=False), _FILE_NAME)
+        return os.path.join(runtime, "hive")
+    return os.path.join(_TMP, f"hive-{os.geteuid()}")
 
 
-def _tmp_dir(uid: int) -> str:
-    return os.path.join(_TMP, f"hive-{uid}")
+def control_path(name: str) -> str:
+    """The control socket of the hive called `name`, in `control_dir`.
+
+    The file name is `name` percent-encoded (``unix:/run/a.sock`` has slashes); a name too
+    long for a socket path is cut and given a hash of the whole, so it stays unique.
+    """
+    directory = control_dir()
+    base = urllib.parse.quote(name, safe="[]:@")
+    path = os.path.join(directory, base + _SUFFIX)
+    if len(os.fsencode(path)) > _MAX_PATH:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        room = _MAX_PATH - len(os.fsencode(directory)) - len(_SUFFIX) - len(digest) - 2
+        path = os.path.join(directory, f"{base[: max(room, 0)]}-{digest}{_SUFFIX}")
+    return path
 
 
 def _private_dir(directory: str, uid: int, *, create: bool) -> str:
@@ -250,28 +289,40 @@ class ControlServer:
         """Listen at `path` (mode 0o600, non-blocking).
 
         A stale socket file left by a dead hive is removed; a live one, or a path that is
-        not a socket, raises ControlError. The default ``/tmp/hive-<uid>`` directory is made
-        when missing (see `default_control_path`).
+        not a socket, raises ControlError. The default directory is made when missing (see
+        `control_dir`).
+
+        The socket is bound and listening under a temporary name first and then linked to
+        `path`, which fails if the path exists: so the path never names a socket that
+        refuses connections (which `running_hives` would take for a dead hive's), and of
+        two hives started at once with one name, one is refused.
         """
         uid = os.geteuid()
-        if os.path.dirname(os.path.abspath(path)) == _tmp_dir(uid):
-            _private_dir(_tmp_dir(uid), uid, create=True)
+        directory = os.path.dirname(os.path.abspath(path))
+        if directory == _default_dir():
+            _private_dir(directory, uid, create=True)
         _clear_path(path)
+        temporary = os.path.join(directory, f".{os.getpid()}-{next(_TEMPORARY)}.ctl-new")
+        _unlink_quietly(temporary)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        bound = False
         try:
-            sock.bind(path)
-            bound = True
-            # Until listen() every connect is refused, so nobody gets in while the file
-            # still has the looser mode the umask gave it.
-            os.chmod(path, SOCKET_MODE)
-            sock.listen(backlog)
-            sock.setblocking(False)
+            try:
+                sock.bind(temporary)
+                # Until listen() every connect is refused, so nobody gets in while the file
+                # still has the looser mode the umask gave it.
+                os.chmod(temporary, SOCKET_MODE)
+                sock.listen(backlog)
+                sock.setblocking(False)
+                try:
+                    os.link(temporary, path)
+                except FileExistsError:
+                    _clear_path(path)  # raises if a live hive took it meanwhile
+                    os.link(temporary, path)
+            finally:
+                _unlink_quietly(temporary)
             return cls(sock, path)
         except BaseException as exc:
             sock.close()
-            if bound:
-                _unlink_quietly(path)
             if isinstance(exc, OSError):
                 raise ControlError(f"cannot create control socket {path}: {_reason(exc)}") from exc
             raise
@@ -536,8 +587,88 @@ def _clear_path(path: str) -> None:
     finally:
         probe.close()
     raise ControlError(
-        f"another hive is running (control socket {path}); stop it or choose another --control path"
+        f"another hive is running (control socket {path}); stop it, or give this one"
+        " another --name (or --control path)"
     )
+
+
+_TEMPORARY = itertools.count(1)
+
+
+# -- the running hives ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunningHive:
+    """A hive found in `control_dir`: its status, or why it did not give one."""
+
+    path: str
+    #: The "status" answer's data (name, pid, urls, workers, ...), or None.
+    status: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The hive's name, from its answer, else from its socket's file name."""
+        if self.status is not None and isinstance(self.status.get("name"), str):
+            return str(self.status["name"])
+        return urllib.parse.unquote(os.path.basename(self.path).removesuffix(_SUFFIX))
+
+
+def running_hives(directory: str | None = None) -> list[RunningHive]:
+    """Every hive with a control socket in `directory` (`control_dir`), by name.
+
+    Each is asked for its status, for at most LIST_TIMEOUT seconds.  A socket nobody
+    listens on any more (a hive that was killed) is removed; a hive that does not answer
+    in time is listed with the error.
+    """
+    directory = directory or control_dir()
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ControlError(f"cannot list control directory {directory}: {_reason(exc)}") from exc
+    hives = []
+    for entry in entries:
+        if not entry.name.endswith(_SUFFIX) or entry.name.startswith("."):
+            continue
+        with contextlib.suppress(OSError):
+            if not stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode):
+                continue
+        try:
+            response = request(entry.path, "status", timeout=LIST_TIMEOUT)
+        except _NotRunning:
+            _unlink_stale(entry.path)
+            continue
+        except ControlError as exc:
+            hives.append(RunningHive(entry.path, None, str(exc)))
+            continue
+        if response.ok and isinstance(response.data, dict):
+            hives.append(RunningHive(entry.path, response.data))
+        else:
+            hives.append(RunningHive(entry.path, None, response.error or "malformed answer"))
+    return sorted(hives, key=lambda hive: hive.name)
+
+
+def _unlink_stale(path: str) -> None:
+    """Remove a socket that refused a connection, unless a live one replaced it since."""
+    try:
+        before = os.lstat(path).st_ino
+    except OSError:
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        with contextlib.suppress(OSError):
+            if os.lstat(path).st_ino == before:
+                os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        probe.close()
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -559,11 +690,11 @@ def request(
             try:
                 sock.connect(path)
             except FileNotFoundError:
-                raise ControlError(
+                raise _NotRunning(
                     f"no hive is running (control socket {path} does not exist)"
                 ) from None
             except ConnectionRefusedError:
-                raise ControlError(
+                raise _NotRunning(
                     f"no hive is running (control socket {path} refuses connections)"
                 ) from None
             sock.sendall(payload)

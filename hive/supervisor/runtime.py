@@ -97,8 +97,13 @@ class Supervisor:
         control_path: str,
         ops_socket: socket.socket | None = None,
         reread: Callable[[], Config] | None = None,
+        *,
+        name: str = "",
     ) -> None:
         self.config = config
+        #: What `hive list` and ``--name`` call this hive (see hive.supervisor.control).
+        self.name = name
+        self.started_at = time.monotonic()
         self.reread = reread
         self.groups = groups
         self.ops = OpsServer(ops_socket, self._ops_route) if ops_socket is not None else None
@@ -266,8 +271,7 @@ class Supervisor:
         elif isinstance(action, sv.Reply):
             data = action.data
             if isinstance(data, dict) and "workers" in data:
-                # Status times are on the monotonic clock; the table shows uptimes.
-                data = {**data, "pid": os.getpid(), "now": time.monotonic()}
+                data = {**data, **self._identity()}
             self.control.reply(action.client, action.ok, data=data, error=action.error)
             self._watch_control()
         elif isinstance(action, sv.Log):
@@ -363,8 +367,7 @@ class Supervisor:
                 return text_response(200, f"ready: {ready} worker(s)\n")
             return text_response(503, "no worker is ready\n")
         if path == b"/status":
-            data = {**sv.status(state), "pid": os.getpid(), "now": time.monotonic()}
-            return json_response(200, data)
+            return json_response(200, {**sv.status(state), **self._identity()})
         if path == b"/metrics":
             accept = next((v for n, v in headers if n == b"accept"), b"").decode("latin-1")
             queues = [
@@ -381,6 +384,20 @@ class Supervisor:
             )
             return OpsResponse(200, content_type.encode("latin-1"), body)
         return text_response(404, "not found: try /metrics, /healthz, /readyz or /status\n")
+
+    def _identity(self) -> dict[str, object]:
+        """Who this hive is, for status answers (`hive list` shows it)."""
+        config = self.config
+        return {
+            "name": self.name,
+            "pid": os.getpid(),
+            "urls": self.groups.urls(tls=config.certfile is not None),
+            "app": config.app or (f"--path {config.path}" if config.path else ""),
+            "control": self.control.path,
+            # Status times are on the monotonic clock; the tables show uptimes.
+            "now": time.monotonic(),
+            "started_at": self.started_at,
+        }
 
     def _forget(self, channel: _Channel) -> None:
         if self.channels.pop(channel.pid, None) is not None:

@@ -26,11 +26,20 @@ STOP_TIMEOUT = 20.0
 class HiveProcess:
     """A ``hive run`` child process; its stderr is collected as it is written."""
 
-    def __init__(self, args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        *,
+        private_control: bool = True,
+    ):
         self.workdir = Path(tempfile.mkdtemp(prefix="hive-test-"))
-        #: The control socket, private to this process so that tests never meet.
+        #: The control socket, private to this process so that tests never meet (unless
+        #: ``private_control`` is off: then hive's default, which ``env`` should make
+        #: private with an XDG_RUNTIME_DIR of the test's own).
         self.control = str(self.workdir / "hive.ctl")
-        defaults = ["--control", self.control]
+        defaults = ["--control", self.control] if private_control else []
         if not any(arg in ("-w", "--workers") for arg in args):
             defaults += ["--workers", "1"]
         self.args = [sys.executable, "-m", "hive", "run", *args, *defaults]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hive.cli import status
-from hive.cli.status import format_status
+from hive.cli.status import format_hives, format_status
 
 
 def test_format_status() -> None:
@@ -94,3 +94,26 @@ def test_uptime(seconds: float, text: str) -> None:
 )
 def test_memory(size: int, text: str) -> None:
     assert status._bytes(size) == text
+
+
+def test_the_hive_list_has_a_line_per_hive() -> None:
+    hives: list[dict[str, object]] = [
+        {
+            "name": "127.0.0.1:8080",
+            "pid": 4100,
+            "target": 2,
+            "generation": 3,
+            "now": 1000.0,
+            "started_at": 693.0,
+            "app": "examples.site:root",
+            "urls": ["http://127.0.0.1:8080", "unix:/run/a.sock"],
+            "workers": [{"state": "ready"}, {"state": "starting"}],
+        },
+        {"name": "blog", "error": "hive did not answer within 3 s"},
+    ]
+    assert format_hives(hives).splitlines() == [
+        "NAME             PID  WORKERS  GEN  UPTIME  APP                               LISTENING",
+        "127.0.0.1:8080  4100      1/2    3   5m07s  examples.site:root                "
+        "http://127.0.0.1:8080 unix:/run/a.sock",
+        "blog               -        -    -       -  (hive did not answer within 3 s)  -",
+    ]

@@ -25,9 +25,12 @@ from hive.supervisor.control import (
     ControlResponse,
     ControlServer,
     PeerCredentials,
-    default_control_path,
+    RunningHive,
+    control_dir,
+    control_path,
     peer_allowed,
     request,
+    running_hives,
 )
 
 READ = selectors.EVENT_READ
@@ -461,7 +464,8 @@ def test_another_running_hive_is_refused(server: ControlServer, path: Path) -> N
     with pytest.raises(ControlError) as info:
         ControlServer.open(str(path))
     assert str(info.value) == (
-        f"another hive is running (control socket {path}); stop it or choose another --control path"
+        f"another hive is running (control socket {path}); stop it, or give this one"
+        " another --name (or --control path)"
     )
     assert stat.S_ISSOCK(os.lstat(path).st_mode)  # the running hive keeps its socket
 
@@ -480,48 +484,148 @@ def test_a_missing_directory_is_one_line(tmp_path: Path) -> None:
     assert str(info.value) == f"cannot create control socket {where}: no such file or directory"
 
 
-# -- the default path -----------------------------------------------------------------------
+# -- where sockets live, by name ----------------------------------------------------------------
 
 
-def test_the_default_path_is_in_the_runtime_dir(
+def test_the_control_dir_is_in_the_runtime_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    assert default_control_path() == str(tmp_path / "hive.ctl")
+    assert control_dir() == str(tmp_path / "hive")
+    assert control_path("127.0.0.1:8080") == str(tmp_path / "hive" / "127.0.0.1:8080.ctl")
 
 
-def test_without_a_runtime_dir_the_default_is_in_tmp(
+def test_without_a_runtime_dir_the_control_dir_is_in_tmp(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert control._TMP == "/tmp"
     monkeypatch.setattr(control, "_TMP", str(tmp_path))
-    expected = f"{tmp_path}/hive-{os.geteuid()}/hive.ctl"
+    expected = f"{tmp_path}/hive-{os.geteuid()}"
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
-    assert default_control_path() == expected
+    assert control_dir() == expected
     monkeypatch.delenv("XDG_RUNTIME_DIR")
-    assert default_control_path() == expected
-    assert not os.path.exists(os.path.dirname(expected))  # only serving makes the directory
+    assert control_dir() == expected
+    assert not os.path.exists(expected)  # only serving makes the directory
 
 
-def test_serving_at_the_default_path_makes_its_directory(
+@pytest.fixture
+def run_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A private XDG_RUNTIME_DIR: control sockets go to run_dir / "hive"."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    return tmp_path / "hive"
+
+
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [
+        ("127.0.0.1:8080", "127.0.0.1:8080.ctl"),
+        ("[::1]:8080", "[::1]:8080.ctl"),
+        ("unix:/run/app.sock", "unix:%2Frun%2Fapp.sock.ctl"),
+        ("blog", "blog.ctl"),
+        ("a b/c%", "a%20b%2Fc%25.ctl"),
+    ],
+)
+def test_control_paths_are_named_after_the_hive(run_dir: Path, name: str, file: str) -> None:
+    assert control_path(name) == str(run_dir / file)
+
+
+def test_a_name_too_long_for_a_socket_path_is_cut_with_a_hash(run_dir: Path) -> None:
+    long = "unix:/" + "x" * 300
+    path = control_path(long)
+    other = control_path(long + "y")
+    assert len(os.fsencode(path)) <= 107 and len(os.fsencode(other)) <= 107
+    assert path != other and os.path.dirname(path) == str(run_dir)
+    with ControlServer.open(path) as server:
+        assert server.path == path
+
+
+def test_serving_in_the_control_dir_makes_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(control, "_TMP", str(tmp_path))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    where = default_control_path()
+    where = control_path("127.0.0.1:8080")
     old_umask = os.umask(0o022)
     try:
         with ControlServer.open(where):
             assert stat.S_IMODE(os.stat(os.path.dirname(where)).st_mode) == 0o700
+            assert stat.S_IMODE(os.lstat(where).st_mode) == 0o600
+            # Bound under a temporary name, then linked: nothing else is left behind.
+            assert os.listdir(os.path.dirname(where)) == ["127.0.0.1:8080.ctl"]
     finally:
         os.umask(old_umask)
+    assert os.listdir(os.path.dirname(where)) == []
     with ControlServer.open(where):  # the directory exists now; used as it is
         pass
     os.chmod(os.path.dirname(where), 0o770)
     with pytest.raises(ControlError, match="writable by group or others"):
         ControlServer.open(where)
     with pytest.raises(ControlError, match="writable by group or others"):
-        default_control_path()  # nor does the CLI talk through it
+        control_path("x")  # nor does the CLI talk through it
+
+
+def answer_in_thread(server: ControlServer, data: dict[str, Any]) -> Callable[[], None]:
+    """Serve `server` in a thread, answering every request with `data`; returns stop()."""
+    stop = threading.Event()
+
+    def serve() -> None:
+        loop = Loop(server)
+        try:
+            while not stop.is_set():
+                loop.step()
+                for req in loop.requests:
+                    server.reply(req.client_id, True, data=data)
+                loop.requests.clear()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=5.0)
+
+    return halt
+
+
+def test_running_hives_are_listed_by_name_and_stale_sockets_removed(run_dir: Path) -> None:
+    assert running_hives() == []  # no directory yet
+    first = ControlServer.open(control_path("127.0.0.1:8081"))
+    second = ControlServer.open(control_path("blog"))
+    stale = control_path("127.0.0.1:9999")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(stale)  # a hive killed with SIGKILL leaves its socket file
+    (run_dir / "notes.txt").write_text("not a socket")
+    stops = [
+        answer_in_thread(first, {"name": "127.0.0.1:8081", "pid": 1, "workers": []}),
+        answer_in_thread(second, {"name": "blog", "pid": 2, "workers": []}),
+    ]
+    try:
+        hives = running_hives()
+    finally:
+        for stop in stops:
+            stop()
+        first.close()
+        second.close()
+    assert [(hive.name, hive.path, hive.status and hive.status["pid"]) for hive in hives] == [
+        ("127.0.0.1:8081", first.path, 1),
+        ("blog", second.path, 2),
+    ]
+    assert not os.path.exists(stale)
+    assert (run_dir / "notes.txt").exists()
+
+
+def test_a_hive_that_does_not_answer_is_listed_with_why(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control, "LIST_TIMEOUT", 0.01)
+    with ControlServer.open(control_path("busy")) as server:  # nobody runs its loop
+        (hive,) = running_hives()
+    assert hive == RunningHive(
+        server.path, None, f"hive did not answer within 0.01 s (control socket {server.path})"
+    )
+    assert hive.name == "busy"
 
 
 def test_the_private_dir_is_made_owner_only(tmp_path: Path) -> None:
