@@ -72,6 +72,11 @@ class Config:
     control: str | None = None
     #: What ``hive list`` and ``--name`` call this hive; None: its first listening address.
     name: str | None = None
+    #: Development mode: reload when the sources change (hive.supervisor.watch); it also
+    #: shows tracebacks on 500 pages and defaults to one worker.
+    reload: bool = False
+    #: Development mode watches these directories instead of the application's.
+    reload_dirs: tuple[str, ...] = ()
     pid_file: str | None = None
     #: Where the supervisor serves /metrics, /healthz, /readyz and /status; None for off.
     metrics_bind: str | None = None
@@ -137,6 +142,9 @@ class Config:
             raise ConfigError(
                 f"name: must be 1 to 100 printable characters and no spaces, got {self.name!r}"
             )
+        for directory in self.reload_dirs:
+            if not os.path.isdir(directory):
+                raise ConfigError(f"reload_dir: not a directory: {directory}")
         if self.backlog < 1:
             raise ConfigError(f"backlog: must be at least 1, got {self.backlog}")
         if self.http not in _ENGINES:

@@ -173,6 +173,19 @@ def _size(text: str) -> int:
     help="The session cookie's name.",
 )
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Development mode: reload when a source file changes; tracebacks on 500 pages,"
+    " one worker unless --workers.",
+)
+@click.option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    metavar="DIR",
+    help="With --reload: watch DIR instead of the app's directory; repeatable.",
+)
 @click.option("--wsgi", is_flag=True, help="MODULE:ATTRIBUTE is a WSGI application.")
 @click.option(
     "--threads", default=10, show_default=True, help="WSGI threads per worker; 0: on the loop."
@@ -241,8 +254,14 @@ def run(ctx: click.Context, /, app: str | None, config_file: str | None, **optio
         ops_address = parse_bind(config.metrics_bind) if config.metrics_bind else None
     except (ConfigError, ListenerError) as exc:
         _fail(str(exc))
+    if config.reload:
+        try:
+            import watchfiles  # noqa: F401
+        except ImportError:
+            _fail("--reload needs watchfiles: pip install 'hive[reload]'")
     # Imported here so that `hive --help` and `hive status` stay quick.
     from hive.supervisor.runtime import Supervisor
+    from hive.supervisor.watch import Sources
     from hive.worker.main import TLSError, tls_context
 
     try:
@@ -272,7 +291,12 @@ def run(ctx: click.Context, /, app: str | None, config_file: str | None, **optio
             log.info("ops endpoint on %s/metrics", url_for(ops_socket))
         name = config.name or _address_name(groups)
         control = config.control or control_path(name)
-        supervisor = Supervisor(config, groups, control, ops_socket, reread=reread, name=name)
+        sources = (
+            Sources.of(config.app_dir, config.reload_dirs, config_file) if config.reload else None
+        )
+        supervisor = Supervisor(
+            config, groups, control, ops_socket, reread=reread, name=name, sources=sources
+        )
         with _pid_file(config.pid_file):
             outcome = supervisor.run()
     except (ListenerError, ControlError, OSError) as exc:
@@ -327,7 +351,7 @@ def _settings(ctx: click.Context, app: str | None, config_file: str | None) -> C
 
 
 def _key(name: str) -> str:
-    return {"binds": "bind"}.get(name, name)
+    return {"binds": "bind", "reload_dirs": "reload_dir"}.get(name, name)
 
 
 def _read_toml(path: str, params: dict[str, click.Parameter]) -> dict[str, Any]:
@@ -378,12 +402,12 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         keyfile=options["keyfile"],
         session_dir=options["session_dir"],
         session_cookie=options["session_cookie"],
-        display_tracebacks=options["display_tracebacks"],
+        display_tracebacks=options["display_tracebacks"] or options["reload"],
         wsgi=options["wsgi"],
         threads=options["threads"],
         server_header=options["server_header"],
         graceful_timeout=options["graceful_timeout"],
-        workers=workers if workers is not None else usable_cores(),
+        workers=workers if workers is not None else 1 if options["reload"] else usable_cores(),
         socket_mode=options["socket_mode"],
         timeout=options["timeout"],
         boot_timeout=options["boot_timeout"],
@@ -392,6 +416,8 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         max_memory=_size(options["max_memory"]),
         control=options["control"],
         name=options["name"],
+        reload=options["reload"],
+        reload_dirs=tuple(os.path.abspath(d) for d in options["reload_dirs"]),
         pid_file=options["pid_file"],
         metrics_bind=options["metrics_bind"],
         head=HeadLimits(

@@ -31,6 +31,7 @@ from hive.supervisor.listeners import SocketGroups
 from hive.supervisor.metrics import exposition, listen_queue, wants_openmetrics
 from hive.supervisor.ops import OpsResponse, OpsServer, json_response, text_response
 from hive.supervisor.systemd import notify
+from hive.supervisor.watch import Sources, Watcher
 
 __all__ = ["Supervisor"]
 
@@ -99,11 +100,15 @@ class Supervisor:
         reread: Callable[[], Config] | None = None,
         *,
         name: str = "",
+        sources: Sources | None = None,
     ) -> None:
         self.config = config
         #: What `hive list` and ``--name`` call this hive (see hive.supervisor.control).
         self.name = name
         self.started_at = time.monotonic()
+        #: Development mode: what the file watcher watches; None for no watcher.
+        self.sources = sources
+        self.watcher: Watcher | None = None
         self.reread = reread
         self.groups = groups
         self.ops = OpsServer(ops_socket, self._ops_route) if ops_socket is not None else None
@@ -124,6 +129,12 @@ class Supervisor:
         self.selector.register(self.control.fileno(), selectors.EVENT_READ, "control")
         if self.ops is not None:
             self.selector.register(self.ops.fileno(), selectors.EVENT_READ, "ops")
+        if self.sources is not None:
+            self.watcher = Watcher.start(self.sources, lambda: self._become_child([]))
+            self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, "watch")
+            log.info(
+                "development mode: a change to the sources in %s reloads", _shown(self.sources)
+            )
         self._dispatch(sv.Boot())
         next_tick = time.monotonic() + TICK
         try:
@@ -159,6 +170,13 @@ class Supervisor:
         elif tag == "control":
             self.control.accept()
             self._watch_control()
+        elif tag == "watch" and self.watcher is not None:
+            batches = self.watcher.read()
+            if batches is None:
+                self._forget_watcher("its pipe closed")
+                return
+            for paths in batches:
+                self._sources_changed(paths)
         elif tag == "ops" and self.ops is not None:
             self.ops.accept(time.monotonic())
             self._sync("ops-client", self.ops.watched())
@@ -201,6 +219,9 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            if self.watcher is not None and pid == self.watcher.pid:
+                self._forget_watcher(f"exit status {os.waitstatus_to_exitcode(status)}")
+                continue
             channel = self.channels.get(pid)
             if channel is not None:
                 # What the worker said before it exited comes first: a worker that cannot
@@ -210,6 +231,25 @@ class Supervisor:
                         self._dispatch(sv.MessageReceived(pid, message))
                 self._forget(channel)
             self._dispatch(sv.Exited(pid, os.waitstatus_to_exitcode(status)))
+
+    def _sources_changed(self, paths: list[str]) -> None:
+        """Development mode: reload with the sources on disk (and the settings, again)."""
+        here = os.getcwd()
+        shown = tuple(
+            os.path.relpath(path, here) if path.startswith(os.path.join(here, "")) else path
+            for path in paths
+        )
+        if self._reread_config() is None:
+            self._dispatch(sv.SourcesChanged(shown))
+
+    def _forget_watcher(self, why: str) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(watcher.fileno())
+            watcher.stop()
+            if self.exit is None:
+                log.error("the file watcher stopped (%s); changes no longer reload", why)
 
     def _reread_config(self) -> str | None:
         """Before a reload: read the settings again; the error that stops the reload, if any.
@@ -242,6 +282,8 @@ class Supervisor:
             pid_file=old.pid_file,
             metrics_bind=old.metrics_bind,
             error_log=old.error_log,
+            reload=old.reload,
+            reload_dirs=old.reload_dirs,
         )
         return None
 
@@ -318,6 +360,11 @@ class Supervisor:
 
     def _become_worker(self, sockets: list[socket.socket]) -> None:
         """In a fresh child: drop what belongs to the supervisor."""
+        self._become_child(sockets)
+
+    def _become_child(self, sockets: list[socket.socket]) -> None:
+        """In a fresh child (a worker, the watcher): drop what belongs to the supervisor;
+        keep the listening ``sockets``."""
         signal.set_wakeup_fd(-1)
         for signum in _SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
@@ -330,6 +377,9 @@ class Supervisor:
         for channel in self.channels.values():
             channel.sock.close()
         self.channels.clear()
+        if self.watcher is not None:
+            os.close(self.watcher.fileno())
+            self.watcher = None
         self.groups.close_in_child(sockets)
 
     # -- watching sockets --------------------------------------------------------------------
@@ -417,6 +467,10 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         """Leave no worker behind: close channels (workers drain), wait, then kill."""
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+            _wait_for(watcher.pid)
         for channel in list(self.channels.values()):
             self._forget(channel)
         deadline = time.monotonic() + 10.0
@@ -460,7 +514,34 @@ def supervisor_config(config: Config) -> sv.SupervisorConfig:
         max_requests_jitter=config.max_requests_jitter,
         max_memory=config.max_memory,
         socket_mode=config.socket_mode,
+        dev=config.reload,
     )
+
+
+def _shown(sources: Sources) -> str:
+    here = os.path.join(os.getcwd(), "")
+    names = [
+        os.path.relpath(path) if path.startswith(here) or path == here[:-1] else path
+        for path in (*sources.roots, *sources.files)
+    ]
+    return ", ".join(name if name != "." else "the current directory" for name in names)
+
+
+def _wait_for(pid: int, timeout: float = 5.0) -> None:
+    """Reap child `pid`, told to exit; SIGKILL it past `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.02)
 
 
 def _noop(signum: int, frame: object) -> None:

@@ -22,6 +22,11 @@ How the decisions fit together:
   (SO_REUSEPORT mode) or a single group (shared mode).  After a scale-down the groups of
   the removed slots are served by the remaining slots (group g by slot g mod target), so
   connections the kernel queued on them are still accepted: nothing queued is lost.
+- **Development mode** (``hive run --reload``).  A change to the sources (`SourcesChanged`)
+  starts a reload as ``hive reload`` does; one that comes while a reload is under way (or
+  before the first workers are ready) is kept and reloads once that is over, so the code
+  served is never older than the last save.  Workers that cannot start, at boot or after
+  too many failed starts, do not stop the supervisor: it waits for the next change.
 - **Stopping.**  SIGTERM or ``hive stop`` drains every worker, then SIGKILLs what is left
   after ``graceful_timeout``; SIGINT tells workers to stop at once, and a second SIGINT
   kills them.  The supervisor exits when its last worker has.
@@ -49,6 +54,7 @@ __all__ = [
     "Reply",
     "Send",
     "SignalReceived",
+    "SourcesChanged",
     "Spawn",
     "SpawnFailed",
     "Spawned",
@@ -116,6 +122,13 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class SourcesChanged:
+    """Development mode: the application's source files changed (paths for the log)."""
+
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReloadRefused:
     """The settings could not be read again, so no reload was started."""
 
@@ -132,6 +145,7 @@ Event = (
     | Control
     | Tick
     | ReloadRefused
+    | SourcesChanged
 )
 
 
@@ -229,6 +243,8 @@ class SupervisorConfig:
     backoff_max: float = 10.0
     #: Consecutive failed starts of a slot's workers before the supervisor gives up.
     max_boot_failures: int = 5
+    #: Development mode: workers that cannot start wait for a change instead of an exit.
+    dev: bool = False
 
 
 @dataclass
@@ -286,6 +302,10 @@ class SupervisorState:
     respawn_at: dict[int, float] = field(default_factory=dict)
     stop_deadline: float | None = None
     fast_stop: bool = False
+    #: Development mode: the sources changed during a reload (or the boot): reload after it.
+    reload_queued: bool = False
+    #: Development mode: workers could not start; none is started until the sources change.
+    waiting_for_change: bool = False
     #: Counters for metrics: restarts by reason, reloads by result.
     restarts: dict[str, int] = field(default_factory=dict)
     reloads: dict[str, int] = field(default_factory=dict)
@@ -319,6 +339,8 @@ def handle(state: SupervisorState, event: Event, now: float) -> list[Action]:
     elif isinstance(event, ReloadRefused):
         _count(state.reloads, "failure")
         actions.append(Log("error", f"reload refused: {event.error}"))
+    elif isinstance(event, SourcesChanged):
+        _sources_changed(state, event, now, actions)
     _reconcile(state, now, actions)
     return actions
 
@@ -436,6 +458,34 @@ def _ready(state: SupervisorState, worker: Worker, now: float, actions: list[Act
         state.phase = Phase.RUNNING
         actions.append(Log("info", f"ready: {state.target} worker(s) serving"))
         actions.append(Notify("READY=1"))
+        _reload_if_queued(state, now, actions)
+
+
+def _sources_changed(
+    state: SupervisorState, event: SourcesChanged, now: float, actions: list[Action]
+) -> None:
+    if state.phase is Phase.STOPPING:
+        return
+    shown = ", ".join(event.paths[:3]) + (" ..." if len(event.paths) > 3 else "")
+    if state.waiting_for_change:
+        # The workers could not start; the new code may.  Slots are filled by _reconcile.
+        state.waiting_for_change = False
+        state.failures.clear()
+        state.respawn_at.clear()
+        actions.append(Log("info", f"changed: {shown}; starting workers"))
+        return
+    if state.phase is Phase.BOOTING or state.reload is not None:
+        state.reload_queued = True
+        actions.append(Log("info", f"changed: {shown}; reloading after the reload under way"))
+        return
+    actions.append(Log("info", f"changed: {shown}"))
+    _start_reload(state, None, now, actions)
+
+
+def _reload_if_queued(state: SupervisorState, now: float, actions: list[Action]) -> None:
+    if state.reload_queued and state.phase is Phase.RUNNING and state.reload is None:
+        state.reload_queued = False
+        _start_reload(state, None, now, actions)
 
 
 def _signal(state: SupervisorState, signum: int, now: float, actions: list[Action]) -> None:
@@ -510,7 +560,9 @@ def _tick(state: SupervisorState, now: float, actions: list[Action]) -> None:
             actions.append(Kill(worker.pid, signal.SIGKILL))
     reload = state.reload
     if reload is not None and now > reload.deadline:
-        _abandon_reload(state, f"new workers not ready after {config.boot_timeout:g} s", actions)
+        _abandon_reload(
+            state, f"new workers not ready after {config.boot_timeout:g} s", actions, now
+        )
     if state.stop_deadline is not None and now >= state.stop_deadline:
         state.stop_deadline = None
         for worker in state.workers.values():
@@ -523,6 +575,8 @@ def _tick(state: SupervisorState, now: float, actions: list[Action]) -> None:
 def _reconcile(state: SupervisorState, now: float, actions: list[Action]) -> None:
     """Give every slot that is not held a worker, unless its back-off is still running."""
     if state.phase is Phase.STOPPING or any(isinstance(a, Exit) for a in actions):
+        return
+    if state.waiting_for_change:
         return
     held = {w.slot for w in state.workers.values() if w.state in _SERVING}
     held.update(p.slot for p in state.pending.values())
@@ -634,7 +688,15 @@ def _start_reload(
         if client is not None:
             state.reload.waiters.append(client)
         return
-    generation = state.generation + 1
+    # Past every generation still around: the workers of a reload just abandoned may not
+    # have exited yet, and must not count as this reload's.
+    generation = 1 + max(
+        [
+            state.generation,
+            *(w.generation for w in state.workers.values()),
+            *(p.generation for p in state.pending.values()),
+        ]
+    )
     state.reload = Reload(generation, now + state.config.boot_timeout)
     if client is not None:
         state.reload.waiters.append(client)
@@ -661,9 +723,12 @@ def _commit_reload(state: SupervisorState, now: float, actions: list[Action]) ->
     actions.append(Notify("READY=1"))
     for client in reload.waiters:
         actions.append(Reply(client, True, data={"generation": reload.generation}))
+    _reload_if_queued(state, now, actions)
 
 
-def _abandon_reload(state: SupervisorState, error: str, actions: list[Action]) -> None:
+def _abandon_reload(
+    state: SupervisorState, error: str, actions: list[Action], now: float = 0.0
+) -> None:
     reload = state.reload
     assert reload is not None
     state.reload = None
@@ -681,6 +746,7 @@ def _abandon_reload(state: SupervisorState, error: str, actions: list[Action]) -
     actions.append(Notify("READY=1"))
     for client in reload.waiters:
         actions.append(Reply(client, False, error=f"reload failed: {error}"))
+    _reload_if_queued(state, now, actions)
 
 
 def _start_failed(
@@ -693,7 +759,17 @@ def _start_failed(
 ) -> None:
     """A new worker did not become ready."""
     if state.reload is not None and generation == state.reload.generation:
-        _abandon_reload(state, error, actions)
+        _abandon_reload(state, error, actions, now)
+        return
+    if state.config.dev and (
+        state.phase is Phase.BOOTING
+        or state.failures.get(slot, 0) + 1 >= state.config.max_boot_failures
+    ):
+        # Development mode: the code is being written; the next save may mend it.
+        state.waiting_for_change = True
+        actions.append(
+            Log("error", f"worker failed to start: {error}; waiting for a change to the sources")
+        )
         return
     if state.phase is Phase.BOOTING:
         # The first workers cannot start: the application is broken; say why and stop.

@@ -40,7 +40,8 @@ class HiveProcess:
         #: private with an XDG_RUNTIME_DIR of the test's own).
         self.control = str(self.workdir / "hive.ctl")
         defaults = ["--control", self.control] if private_control else []
-        if not any(arg in ("-w", "--workers") for arg in args):
+        # --reload (development mode) defaults to one worker itself.
+        if not any(arg in ("-w", "--workers", "--reload") for arg in args):
             defaults += ["--workers", "1"]
         self.args = [sys.executable, "-m", "hive", "run", *args, *defaults]
         self.proc = subprocess.Popen(

@@ -322,3 +322,94 @@ def test_a_worker_that_exits_cleanly_by_itself_is_replaced_without_a_crash() -> 
     assert sim.state.restarts == {}
     assert len(sim.state.workers) == 1 and pid not in sim.state.workers
     assert any("exited by itself" in log.text for log in sim.of(sv.Log))
+
+
+# -- development mode ---------------------------------------------------------------------------
+
+
+def new_workers(sim: Sim, old: list[int]) -> list[int]:
+    return [pid for pid in sim.state.workers if pid not in old]
+
+
+def test_a_change_to_the_sources_reloads() -> None:
+    sim = Sim(workers=1, dev=True)
+    old = sim.boot()
+    sim.event(sv.SourcesChanged(("app.py",)))
+    (new,) = new_workers(sim, old)
+    assert sim.state.workers[new].generation == 2
+    sim.ready(new)
+    assert sim.state.generation == 2
+    assert sv.Send(old[0], ipc.Drain(30.0)) in sim.actions
+    assert any(log.text == "changed: app.py" for log in sim.of(sv.Log))
+
+
+def test_a_change_during_a_reload_reloads_again_after_it() -> None:
+    sim = Sim(workers=1, dev=True)
+    old = sim.boot()
+    sim.event(sv.SourcesChanged(("a.py",)))
+    (second,) = new_workers(sim, old)
+    sim.event(sv.SourcesChanged(("b.py",)))  # the new worker may have read a.py only
+    assert len(sim.state.workers) == 2 and sim.state.reload_queued
+    sim.ready(second)
+    (third,) = new_workers(sim, [*old, second])
+    assert sim.state.workers[third].generation == 3
+    sim.ready(third)
+    assert sim.state.generation == 3 and not sim.state.reload_queued
+
+
+def test_a_change_that_fails_keeps_the_old_workers_and_the_next_one_mends_it() -> None:
+    sim = Sim(workers=1, dev=True)
+    old = sim.boot()
+    sim.event(sv.SourcesChanged(("app.py",)))
+    (broken,) = new_workers(sim, old)
+    sim.event(sv.MessageReceived(broken, ipc.Failed("syntax error (app.py:3)")))
+    sim.event(sv.Exited(broken, 1))
+    assert sim.state.workers[old[0]].state is sv.WorkerState.READY
+    assert any("syntax error (app.py:3)" in log.text for log in sim.of(sv.Log))
+    sim.event(sv.SourcesChanged(("app.py",)))
+    (mended,) = new_workers(sim, old)
+    sim.ready(mended)
+    assert sim.state.generation == 2 and sv.Send(old[0], ipc.Drain(30.0)) in sim.actions
+
+
+def test_a_change_after_an_abandoned_reload_is_a_new_generation() -> None:
+    """The killed workers of an abandoned reload may still be around: not this reload's."""
+    sim = Sim(workers=2, dev=True)
+    old = sim.boot()
+    sim.event(sv.SourcesChanged(("app.py",)))
+    failing, killed = new_workers(sim, old)
+    sim.event(sv.SourcesChanged(("app.py",)))  # queued
+    sim.event(sv.Exited(failing, 1))
+    assert sv.Kill(killed, signal.SIGKILL) in sim.actions  # and not reaped yet
+    queued = new_workers(sim, [*old, failing, killed])
+    assert [sim.state.workers[pid].generation for pid in queued] == [3, 3]
+    for pid in queued:
+        sim.ready(pid)
+    assert sim.state.generation == 3
+    assert sorted(a.pid for a in sim.of(sv.Send) if isinstance(a.message, ipc.Drain)) == old
+
+
+def test_in_development_a_boot_that_fails_waits_for_a_change() -> None:
+    sim = Sim(workers=1, dev=True)
+    sim.event(sv.Boot())
+    (first,) = sim.state.workers
+    sim.event(sv.MessageReceived(first, ipc.Failed("cannot import module 'app'")))
+    sim.event(sv.Exited(first, 1))
+    assert not sim.of(sv.Exit) and sim.state.waiting_for_change
+    sim.now = 100.0
+    sim.event(sv.Tick())
+    assert not sim.state.workers and not sim.state.pending  # no respawn storm
+    sim.event(sv.SourcesChanged(("app.py",)))
+    (second,) = sim.state.workers
+    sim.ready(second)
+    assert sim.state.phase is sv.Phase.RUNNING
+
+
+def test_in_development_workers_that_keep_failing_wait_for_a_change() -> None:
+    sim = Sim(workers=1, dev=True, max_boot_failures=2)
+    (pid,) = sim.boot()
+    sim.now = 10.0
+    sim.event(sv.Exited(pid, -11))  # a crash after a while: respawned at once
+    (again,) = sim.state.workers
+    sim.event(sv.Exited(again, 1))  # fails to start
+    assert not sim.of(sv.Exit) and sim.state.waiting_for_change
