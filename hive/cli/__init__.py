@@ -1,4 +1,4 @@
-"""The ``hive`` command: ``hive run``, ``status``, ``reload``, ``stop``, ``scale``.
+"""The ``hive`` command: ``hive run``, ``list``, ``status``, ``reload``, ``stop``, ``scale``.
 
 `hive.cli.commands` holds the click commands (the only module that imports click);
 `hive.cli.status` formats what ``hive status`` prints.
