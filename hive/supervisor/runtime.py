@@ -91,6 +91,9 @@ class _Channel:
 class Supervisor:
     """Keeps ``config.workers`` workers serving on ``groups``' sockets until told to stop."""
 
+    #: Development mode's file watcher, while it runs.
+    watcher: Watcher | None = None
+
     def __init__(
         self,
         config: Config,
@@ -108,7 +111,7 @@ class Supervisor:
         self.started_at = time.monotonic()
         #: Development mode: what the file watcher watches; None for no watcher.
         self.sources = sources
-        self.watcher: Watcher | None = None
+        self.watcher = None
         self.reread = reread
         self.groups = groups
         self.ops = OpsServer(ops_socket, self._ops_route) if ops_socket is not None else None
