@@ -5,6 +5,7 @@ Mount the pieces in a site, or run this tree on its own::
 
     hive run examples.standard:root
     curl -u admin:hive http://127.0.0.1:8080/private
+    curl --digest -u admin:hive http://127.0.0.1:8080/private
     curl 'http://127.0.0.1:8080/soap?wsdl'
     HIVE_EXAMPLE_UPSTREAM=127.0.0.1:9000 hive run examples.standard:root   # /proxy/... to :9000
 
@@ -23,13 +24,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from hive.guard import (
-    BasicCredentialFactory,
-    HTTPAuthSessionWrapper,
-    InMemoryUsernamePasswordDatabaseDontUse,
-)
+from zope.interface import implementer
+
+from hive.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+from hive.cred.portal import IRealm, Portal
+from hive.guard import BasicCredentialFactory, DigestCredentialFactory, HTTPAuthSessionWrapper
 from hive.proxy import ReverseProxyResource
-from hive.resource import Resource
+from hive.resource import IResource, Resource
 from hive.server import Request
 from hive.soap import Fault as SOAPFault
 from hive.soap import SOAPPublisher
@@ -125,24 +126,43 @@ class Geometry(SOAPPublisher):
 
 
 class PrivatePage(Resource):
-    """What only authenticated users see; the user name comes from the request."""
+    """What only an authenticated user sees: a page of their own."""
 
     isLeaf = True
 
+    def __init__(self, user: bytes) -> None:
+        super().__init__()
+        self.user = user
+
     def render_GET(self, request: Request) -> bytes:
-        user = request.getUser().decode("utf-8", "replace")
+        user = self.user.decode("utf-8", "replace")
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return f"<p>Hello, {html.escape(user)}. This page is private.</p>".encode()
 
 
+@implementer(IRealm)
+class PrivateRealm:
+    """Gives each authenticated user a PrivatePage of their own."""
+
+    def requestAvatar(self, avatarId: bytes, mind: object, *interfaces: Any) -> Any:
+        if IResource in interfaces:
+            return IResource, PrivatePage(avatarId), lambda: None
+        raise NotImplementedError()
+
+
 def guarded_page(users: dict[str, str] | None = None, realm: str = "hive example") -> Any:
-    """PrivatePage behind HTTP Basic authentication.
+    """PrivatePage behind HTTP authentication: Digest (SHA-256, MD5) or Basic.
 
     The default user, admin with password "hive", is for trying the example only; serve
-    Basic authentication over TLS, and keep real passwords out of the code.
+    guarded pages over TLS, and keep real passwords out of the code (HashedPasswordDB).
     """
     checker = InMemoryUsernamePasswordDatabaseDontUse(**(users or {"admin": "hive"}))
-    return HTTPAuthSessionWrapper(checker, [BasicCredentialFactory(realm)], PrivatePage())
+    factories = [
+        DigestCredentialFactory("SHA-256", realm),
+        DigestCredentialFactory("MD5", realm),
+        BasicCredentialFactory(realm),
+    ]
+    return HTTPAuthSessionWrapper(Portal(PrivateRealm(), [checker]), factories)
 
 
 def proxy_to(upstream: str, path: bytes = b"", **options: Any) -> ReverseProxyResource:

@@ -94,6 +94,9 @@ class Config:
     session_dir: str | None = None
     #: The session cookie's name (``__Host-`` before it on secure requests).
     session_cookie: str = "HIVE_SESSION"
+    #: A file holding the server's secret (hive._secret), shared by hosts; None: a random
+    #: secret per supervisor.
+    secret_file: str | None = None
     #: ``app`` is a WSGI application, served at the root (hive.wsgi).
     wsgi: bool = False
     #: Threads per worker for WSGI applications; 0 runs them on the event loop.

@@ -3,7 +3,9 @@
 Each message is one msgpack object, ``[kind, fields]``: a short str and a map of field name
 to value. msgpack is self-delimiting, so there is no length prefix. A field this version
 does not know is ignored; a missing or wrongly typed field makes the message `Malformed`,
-and a well-formed message of an unknown kind decodes as `Unknown`.
+unless the field has a default (fields added later have one, so that adding a field
+needs no new protocol version), and a well-formed message of an unknown kind decodes as
+`Unknown`.
 
 Messages grow by adding fields with a default at the end of a class: a peer that does not
 send such a field gets the default, so adding one needs no new `PROTOCOL_VERSION` (changing
@@ -103,6 +105,8 @@ class Stats:
     websocket_messages_in: int = 0
     websocket_messages_out: int = 0
     websocket_closes: dict[str, int] = field(default_factory=dict)
+    #: HTTP logins (hive.guard) by result: "succeeded", "failed", "limited", "busy".
+    logins: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.durations) != len(DURATION_BUCKETS) + 1:
@@ -187,6 +191,7 @@ _CHECKS: dict[str, Any] = {
     ),
     "list[int]": lambda v: v if isinstance(v, list) and all(map(_is_int, v)) else None,
 }
+# (name, annotation, whether the field has a default) of each kind's fields.
 _SPECS = {
     kind: (
         cls,

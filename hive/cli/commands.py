@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
+from hive import _secret
 from hive._config import Config, ConfigError, usable_cores
 from hive._logs import setup_logging
 from hive.cli.status import format_hives, format_status
@@ -172,6 +173,12 @@ def _size(text: str) -> int:
     metavar="NAME",
     help="The session cookie's name.",
 )
+@click.option(
+    "--secret-file",
+    default=None,
+    metavar="PATH",
+    help="The server's secret (Digest nonces), for several hosts  [default: random per run]",
+)
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
 @click.option(
     "--reload",
@@ -267,6 +274,14 @@ def run(ctx: click.Context, /, app: str | None, config_file: str | None, **optio
     try:
         tls_context(config)  # a bad certificate is an error now, not in every worker
     except TLSError as exc:
+        _fail(str(exc))
+    # The secret is made (or read) before the fork: every worker inherits it in memory.
+    try:
+        if config.secret_file:
+            _secret.set_secret(_secret.load_secret_file(config.secret_file))
+        else:
+            _secret.server_secret()
+    except _secret.SecretError as exc:
         _fail(str(exc))
     inherited = inherited_sockets()
     if inherited:
@@ -402,6 +417,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         keyfile=options["keyfile"],
         session_dir=options["session_dir"],
         session_cookie=options["session_cookie"],
+        secret_file=options["secret_file"],
         display_tracebacks=options["display_tracebacks"] or options["reload"],
         wsgi=options["wsgi"],
         threads=options["threads"],

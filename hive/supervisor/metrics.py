@@ -32,6 +32,7 @@ from hive.supervisor.state import SupervisorState, WorkerState
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
     "CONTENT_TYPE_TEXT",
+    "LOGIN_RESULTS",
     "RELOAD_RESULTS",
     "RESTART_REASONS",
     "exposition",
@@ -47,6 +48,7 @@ CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset
 #: Shown even when zero, so that rate() and alerts see the series from the start.
 RESTART_REASONS = ("crash", "timeout", "max_requests", "max_memory", "reload")
 RELOAD_RESULTS = ("success", "failure")
+LOGIN_RESULTS = ("succeeded", "failed", "limited", "busy")
 
 
 def wants_openmetrics(accept: str | None) -> bool:
@@ -158,6 +160,15 @@ def _families(
     connections.add_metric(["active"], sum(s.connections_active for s in live))
     connections.add_metric(["idle"], sum(s.connections_idle for s in live))
     yield connections
+    logins = CounterMetricFamily(
+        "hive_logins",
+        "HTTP logins through hive.guard, by result: succeeded, failed (wrong or unreadable"
+        " credentials), limited (refused with 429 after too many failures), busy (503).",
+        labels=["result"],
+    )
+    for result in _keys(LOGIN_RESULTS, totals.logins):
+        logins.add_metric([result], totals.logins.get(result, 0))
+    yield logins
     yield CounterMetricFamily(
         "hive_connections_accepted", "Client connections accepted.", value=totals.accepted
     )

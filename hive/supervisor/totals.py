@@ -34,6 +34,8 @@ class Totals:
     websocket_messages_out: int = 0
     #: Close code (a str) -> WebSockets that ended with it.
     websocket_closes: dict[str, int] = field(default_factory=dict)
+    #: HTTP logins by result, as in `ipc.Stats.logins`.
+    logins: dict[str, int] = field(default_factory=dict)
 
     def add(self, stats: ipc.Stats) -> None:
         """Fold in one worker's cumulative stats (a worker that exited, or a live one)."""
@@ -48,6 +50,8 @@ class Totals:
         self.websocket_messages_out += stats.websocket_messages_out
         for code, count in stats.websocket_closes.items():
             self.websocket_closes[code] = self.websocket_closes.get(code, 0) + count
+        for key, count in stats.logins.items():
+            self.logins[key] = self.logins.get(key, 0) + count
 
     def combined(self, live: Iterable[ipc.Stats]) -> Totals:
         """These totals plus the `live` workers' stats, as a new `Totals`."""
@@ -61,6 +65,7 @@ class Totals:
             self.websocket_messages_in,
             self.websocket_messages_out,
             dict(self.websocket_closes),
+            dict(self.logins),
         )
         for stats in live:
             out.add(stats)

@@ -18,6 +18,7 @@ class WorkerStats:
     __slots__ = (
         "_duration_sum",
         "_durations",
+        "_logins",
         "_process",
         "_responses",
         "finished",
@@ -40,6 +41,7 @@ class WorkerStats:
         self._responses: dict[tuple[bytes, int], int] = {}
         self._durations = [0] * (len(ipc.DURATION_BUCKETS) + 1)
         self._duration_sum = 0.0
+        self._logins: dict[str, int] = {}
         self._process = psutil.Process()
 
     def request_started(self) -> None:
@@ -59,6 +61,10 @@ class WorkerStats:
 
     def websocket_closed(self, code: int) -> None:
         self.websocket_closes[code] = self.websocket_closes.get(code, 0) + 1
+
+    def login(self, result: str) -> None:
+        """An HTTP login (hive.guard) ended: "succeeded", "failed", "limited" or "busy"."""
+        self._logins[result] = self._logins.get(result, 0) + 1
 
     def snapshot(self, *, accepted: int, active: int, idle: int) -> ipc.Stats:
         with self._process.oneshot():
@@ -82,4 +88,5 @@ class WorkerStats:
             websocket_messages_in=self.websocket_messages_in,
             websocket_messages_out=self.websocket_messages_out,
             websocket_closes={str(code): n for code, n in self.websocket_closes.items()},
+            logins=dict(self._logins),
         )

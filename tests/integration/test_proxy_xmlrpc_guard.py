@@ -162,11 +162,14 @@ def test_guard_with_curl(standard: HiveProcess) -> None:
     url = f"{standard.url}/private"
     status, headers = curl(url)
     assert status == 401
-    assert 'WWW-Authenticate: Basic realm="hive example"' in headers
+    assert 'WWW-Authenticate: Basic realm="hive example", charset=UTF-8' in headers
+    assert 'WWW-Authenticate: Digest realm="hive example", qop="auth", algorithm=SHA-256' in headers
     assert curl("-u", "admin:wrong", url)[0] == 401
     assert curl("-u", "nobody:hive", url)[0] == 401
     assert curl("-u", "admin:hive", url)[0] == 200
     assert curl("-u", "admin:hive", "-I", url)[0] == 200
+    assert curl("--digest", "-u", "admin:hive", url)[0] == 200
+    assert curl("--digest", "-u", "admin:wrong", url)[0] == 401
 
 
 def test_guard_with_http_client(standard: HiveProcess) -> None:
@@ -190,12 +193,14 @@ def test_guard_with_http_client(standard: HiveProcess) -> None:
         conn.request("GET", "/private", headers=auth(user, password))
         response = conn.getresponse()
         assert response.status == 401, (user, password)
-        assert response.getheader("WWW-Authenticate") == 'Basic realm="hive example"'
+        assert 'Basic realm="hive example", charset=UTF-8' in response.headers.get_all(
+            "WWW-Authenticate"
+        )
         assert response.read() == b"Unauthorized"
     conn.request("GET", "/private", headers=auth("admin", "hive"))
     response = conn.getresponse()
     assert response.status == 200
-    assert b"Hello, admin." in response.read()  # the resource sees request.getUser()
+    assert b"Hello, admin." in response.read()  # the realm's page for the user
     conn.close()
 
 

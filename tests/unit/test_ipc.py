@@ -45,6 +45,7 @@ STATS = Stats(
     websocket_messages_in=100,
     websocket_messages_out=90,
     websocket_closes={"1000": 5, "1001": 2},
+    logins={"succeeded": 3, "failed": 2},
 )
 EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     (
