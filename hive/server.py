@@ -271,13 +271,17 @@ class Request:
         forced: bool | None = getattr(self, "_forced_secure", None)
         return forced if forced is not None else self.channel.secure
 
-    def getSession(self, sessionInterface: object = None, forceNotSecure: bool = False) -> Session:
+    def getSession(self, sessionInterface: Any = None, forceNotSecure: bool = False) -> Any:
         """The client's session, made (and its cookie set) if it has none; see hive.session.
 
         Every worker sees it. ``forceNotSecure`` gives a secure request the plain-HTTP
-        session; a ``sessionInterface`` raises TypeError (components are not kept).
+        session; with a ``sessionInterface``, the session's component for it (Twisted's
+        ``getSession(ICounter)``: ``ICounter(session)``).
         """
-        return request_session(self, sessionInterface, forceNotSecure)
+        session = request_session(self, forceNotSecure=forceNotSecure)
+        if sessionInterface is not None:
+            return session.getComponent(sessionInterface)
+        return session
 
     @property
     def session(self) -> Session | None:

@@ -14,9 +14,16 @@ JSON, not pickle, because unpickling what a shared store holds would run code. T
 that sets attributes on the session (``session.user = ...``) would lose them with the
 request, so unknown attributes raise AttributeError: write ``session["user"] = ...``.
 
+Components (Twisted's ``registerAdapter(Counter, Session, ICounter)`` and
+``ICounter(session)``, or ``request.getSession(ICounter)``): a Session is
+`hive.components.Componentized`. A component whose attributes are all JSON values (or the
+session itself) is plain data: it is saved in the session's JSON with the rest, and every
+worker gets it back, rebuilt without calling its ``__init__`` again (as unpickling does),
+its class found through the adapter registered for its interface, never named by the
+store. Any other component stays in the memory of the worker that made it, for as long
+as the session lives (a warning says so, once per class): another worker makes its own.
+
 Differences from Twisted, on purpose:
-- ``getSession`` with a ``sessionInterface`` raises TypeError: components lived in the
-  process's memory; keep that state in the session's data.
 - Every ``getSession`` extends the session (sliding expiry); Twisted's first lookup in a
   request does not.
 - The cookie is ``HIVE_SESSION`` (``Site.sessionCookieName``), HttpOnly, SameSite=Lax,
@@ -24,9 +31,11 @@ Differences from Twisted, on purpose:
   from being set by other subdomains or over plain HTTP.
 - An unknown or expired session id is never adopted: the client gets a new one (no
   fixation). ``session.rotate()`` gives a live session a new id; call it after a login.
-- ``notifyOnExpire`` callbacks run in the process that registered them, when it sees the
-  session end: at once for ``expire()`` there, else when it next looks (a sweep at most
-  every `SiteSessions.purge_interval` seconds, driven by requests).
+- ``notifyOnExpire`` callbacks run in the process that registered them, when the session
+  ends: at once for ``expire()`` there, else at the session's expiry time (a timer on the
+  worker's loop, which looks at the store first: a session another worker used since is
+  not expired, the timer waits for its new expiry; one another worker ended is seen then,
+  or at the next sweep, every `SiteSessions.purge_interval` seconds).
 - ``expire()`` also tells the browser to drop the cookie, if the response has not started.
 - Concurrent requests of one session each save what they saw: the last one wins. A session
   ended by one request is not brought back by another that held it.
@@ -40,6 +49,7 @@ writing), in WAL mode with synchronous=NORMAL and one statement per transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -51,6 +61,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
 from urllib.parse import quote_from_bytes
 
+from hive.components import Componentized, getAdapterFactory, qual
 from hive.session.stores import (
     MemoryStore,
     RedisStore,
@@ -125,12 +136,17 @@ _COOKIE_SAFE = "!#$&'*+-.^_`|~"  # token characters quote_from_bytes would escap
 # -- sessions ---------------------------------------------------------------------------------
 
 
-class Session(MutableMapping[str, Any]):
+#: Where a session's stored JSON keeps its plain-data components (no data key may be it).
+COMPONENTS_KEY: Final = "__hive_components__"
+
+
+class Session(Componentized, MutableMapping[str, Any]):
     """A user's session: a mapping of JSON data that every worker sees, with Twisted's names.
 
     Made by ``request.getSession()`` (or ``site.makeSession()``, ``site.getSession(uid)``);
     a subclass set as ``Site.sessionFactory`` changes ``sessionTimeout``. Class attributes
-    are the only attributes that may be set; data goes in ``session[key]``.
+    are the only attributes that may be set; data goes in ``session[key]``, or in
+    components (see the module docstring).
     """
 
     #: Seconds after the last use (``touch``) that the session expires.
@@ -142,6 +158,9 @@ class Session(MutableMapping[str, Any]):
     lastModified: float = 0.0
 
     def __init__(self, site: SessionSite, uid: bytes) -> None:
+        Componentized.__init__(self)
+        #: Components in the stored JSON not asked for yet in this request: key -> state.
+        self._stored_components: dict[str, Any] = {}
         self._sessions = site_sessions(site)
         self.site = site
         self.uid = uid
@@ -171,6 +190,8 @@ class Session(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session keys are str, not {type(key).__name__}")
+        if key == COMPONENTS_KEY:
+            raise KeyError(f"{key!r} is where hive keeps the session's components")
         _check_json(value, key)
         self._data[key] = value
 
@@ -210,7 +231,7 @@ class Session(MutableMapping[str, Any]):
         if self._expired:
             callback()
         else:
-            self._sessions.notify(self.uid, callback)
+            self._sessions.notify(self.uid, callback, self.lastModified + self.sessionTimeout)
 
     def expire(self) -> None:
         """End the session now (log out): remove it from the store, run the callbacks and,
@@ -224,6 +245,79 @@ class Session(MutableMapping[str, Any]):
             request.addCookie(self._cookie, b"", max_age=0, **_cookie_attributes(self._secure))
         self._sessions.ended(self.uid)
 
+    # -- components -----------------------------------------------------------------------
+
+    def getComponent(self, interface: Any, default: Any = None) -> Any:
+        """The component for ``interface``: this request's, the stored one (rebuilt), this
+        worker's, or a new one from the registered adapter (Twisted's getComponent)."""
+        key = qual(interface)
+        cache = self._adapterCache
+        if key in cache:
+            return cache[key]
+        state = self._stored_components.get(key)
+        if state is not None:
+            component = self._revive(interface, state)
+            if component is not None:
+                del self._stored_components[key]
+                cache[key] = component
+                return component
+        kept = self._sessions.kept(self.uid, key)
+        if kept is not None:
+            for name, value in vars(kept).items():
+                if isinstance(value, Session) and value.uid == self.uid:
+                    setattr(kept, name, self)  # the session of this request, not an old one
+            cache[key] = kept
+            return kept
+        return Componentized.getComponent(self, interface, default)
+
+    def unsetComponent(self, interfaceClass: Any) -> None:
+        key = qual(interfaceClass)
+        found = self._adapterCache.pop(key, None) is not None
+        found = self._stored_components.pop(key, None) is not None or found
+        found = self._sessions.forget(self.uid, key) or found
+        if not found:
+            raise KeyError(key)
+
+    def removeComponent(self, component: Any) -> list[Any]:
+        removed = Componentized.removeComponent(self, component)
+        for key in removed:
+            self._sessions.forget(self.uid, key)
+        return removed
+
+    def _revive(self, interface: Any, state: dict[str, Any]) -> Any:
+        """A stored component, its state set back; None if no adapter makes it now."""
+        factory = getAdapterFactory(type(self), interface, None)
+        component: Any
+        if isinstance(factory, type):
+            maker: Any = factory
+            component = maker.__new__(maker)  # no __init__: its state is restored
+        else:
+            component = interface.__adapt__(self)  # a function, or another registry's
+            if component is None:
+                return None
+        attributes = dict(state.get("attributes", {}))
+        for name in state.get("session", ()):
+            attributes[name] = self
+        try:
+            vars(component).update(attributes)
+        except TypeError:
+            return None
+        return component
+
+    def _component_states(self) -> dict[str, Any]:
+        """The plain-data components to store (by key); the others are kept by this
+        worker."""
+        states = dict(self._stored_components)
+        for key, component in self._adapterCache.items():
+            state = _plain_state(component, self)
+            if state is None:
+                self._sessions.keep(self.uid, key, component)
+                states.pop(key, None)
+            else:
+                self._sessions.forget(self.uid, key)
+                states[key] = state
+        return dict(sorted(states.items()))
+
     # -- hive's additions -------------------------------------------------------------------
 
     def save(self) -> None:
@@ -234,7 +328,8 @@ class Session(MutableMapping[str, Any]):
         """
         if self._expired:
             return
-        text = _dumps(self._data)
+        components = self._component_states()
+        text = _dumps({**self._data, COMPONENTS_KEY: components} if components else self._data)
         expires_at = self.lastModified + self.sessionTimeout
         store = self._sessions.store
         uid = self.uid.decode("ascii")
@@ -281,6 +376,8 @@ class Session(MutableMapping[str, Any]):
     # -- internals ---------------------------------------------------------------------------
 
     def _loaded(self, data: dict[str, Any], text: str, expires_at: float) -> None:
+        components = data.pop(COMPONENTS_KEY, None)
+        self._stored_components = components if isinstance(components, dict) else {}
         self._data = data
         self._stored = text
         self.lastModified = expires_at - self.sessionTimeout
@@ -290,6 +387,45 @@ class Session(MutableMapping[str, Any]):
         # Another process ended the session while this request held it: it stays ended.
         self._expired = True
         self._sessions.ended(self.uid)
+
+
+_warned: set[type] = set()
+
+
+def _plain_state(component: Any, session: Session) -> dict[str, Any] | None:
+    """``{"attributes": ..., "session": [names]}`` of a component whose attributes are
+    JSON values (or the session), else None (it stays in this worker's memory)."""
+    try:
+        attributes = vars(component)
+    except TypeError:
+        attributes = None  # __slots__
+    state: dict[str, Any] = {}
+    refs: list[str] = []
+    problem = "it has no __dict__"
+    for name, value in (attributes or {}).items():
+        if isinstance(value, Session) and value.uid == session.uid:
+            refs.append(name)
+            continue
+        try:
+            _check_json(value, name)
+        except (TypeError, ValueError) as exc:
+            problem = str(exc)
+            attributes = None
+            break
+        state[name] = value
+    if attributes is None:
+        kind = type(component)
+        if kind not in _warned:
+            _warned.add(kind)
+            log.warning(
+                "session component %s.%s is kept in this worker's memory only (%s);"
+                " other workers make their own",
+                kind.__module__,
+                kind.__qualname__,
+                problem,
+            )
+        return None
+    return {"attributes": state, "session": refs} if refs else {"attributes": state}
 
 
 def _dumps(data: dict[str, Any]) -> str:
@@ -332,19 +468,27 @@ def cookie_name(base: bytes, secure: bool, sitepath: list[bytes]) -> bytes:
 
 
 class SiteSessions:
-    """A Site's sessions in this process: lookups, new ids, sweeps and expiry callbacks.
+    """A Site's sessions in this process: lookups, new ids, sweeps, expiry callbacks and
+    timers, and the components kept in this worker's memory.
 
     ``clock`` gives the time (seconds since the epoch: the store is shared by processes, so
-    it is wall-clock time); tests replace it.
+    it is wall-clock time); ``call_later(delay, callback)`` schedules a timer (default: the
+    running loop's; none outside a loop, where sweeps alone notice expiry). Tests replace
+    both.
     """
 
     #: Seconds between sweeps of the store (each started by a session lookup).
     purge_interval: float = 60.0
+    #: Seconds before a timer whose store lookup failed tries again.
+    retry_interval: float = 5.0
 
     def __init__(self, site: SessionSite) -> None:
         self.site = site
         self.clock: Callable[[], float] = time.time
+        self.call_later: Callable[[float, Callable[[], None]], Any] | None = None
         self._callbacks: dict[bytes, list[Callable[[], object]]] = {}
+        self._kept: dict[bytes, dict[str, Any]] = {}
+        self._timers: dict[bytes, Any] = {}
         self._next_sweep = 0.0
 
     @property
@@ -389,12 +533,13 @@ class SiteSessions:
         return session
 
     def sweep(self, now: float | None = None) -> int:
-        """Purge expired sessions; run the callbacks of those ended elsewhere (one lookup
-        per session with callbacks here). How many the purge removed."""
+        """Purge expired sessions; end those this process watches that are gone (one
+        lookup per session with callbacks or components here). How many the purge
+        removed."""
         now = self.clock() if now is None else now
         store = self.store
         purged = store.purge_expired(now)
-        for uid in list(self._callbacks):
+        for uid in list(self._callbacks.keys() | self._kept.keys()):
             record = store.get(uid.decode("ascii"))
             if record is None or record.expires_at <= now:
                 self.ended(uid)
@@ -411,21 +556,94 @@ class SiteSessions:
                 log.exception("cannot purge expired sessions")
         return now
 
-    def notify(self, uid: bytes, callback: Callable[[], object]) -> None:
+    # -- what this process watches ----------------------------------------------------------
+
+    def notify(self, uid: bytes, callback: Callable[[], object], expires_at: float) -> None:
+        """Run ``callback`` when session ``uid`` ends; it ends at ``expires_at`` unless
+        used again."""
         self._callbacks.setdefault(uid, []).append(callback)
+        self._watch(uid, expires_at)
+
+    def keep(self, uid: bytes, key: str, component: Any) -> None:
+        """Keep a component that cannot be stored, in this worker, while the session lives."""
+        self._kept.setdefault(uid, {})[key] = component
+        if uid not in self._timers:
+            record = self.store.get(uid.decode("ascii"))
+            self._watch(uid, record.expires_at if record is not None else self.clock())
+
+    def kept(self, uid: bytes, key: str) -> Any:
+        """The component `keep` kept, or None."""
+        return self._kept.get(uid, {}).get(key)
+
+    def forget(self, uid: bytes, key: str) -> bool:
+        """Drop a kept component; whether there was one."""
+        components = self._kept.get(uid)
+        if not components or components.pop(key, None) is None:
+            return False
+        if not components:
+            del self._kept[uid]
+        return True
 
     def moved(self, old: bytes, new: bytes) -> None:
         callbacks = self._callbacks.pop(old, None)
         if callbacks:
             self._callbacks[new] = callbacks
+        components = self._kept.pop(old, None)
+        if components:
+            self._kept[new] = components
+        timer = self._timers.pop(old, None)
+        if timer is not None:
+            timer.cancel()
+            self._watch(new, self.clock())  # the timer finds the new id's record
 
     def ended(self, uid: bytes) -> None:
-        """Run (once) the callbacks this process registered for ``uid``."""
+        """Run (once) the callbacks this process registered for ``uid``; drop what it kept."""
+        timer = self._timers.pop(uid, None)
+        if timer is not None:
+            timer.cancel()
+        self._kept.pop(uid, None)
         for callback in self._callbacks.pop(uid, ()):
             try:
                 callback()
             except Exception:
                 log.exception("error in a session expiry callback")
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _watch(self, uid: bytes, expires_at: float) -> None:
+        if uid in self._timers:
+            return  # the timer looks at the store when it fires: a later expiry is seen
+        self._schedule(uid, expires_at - self.clock())
+
+    def _schedule(self, uid: bytes, delay: float) -> None:
+        call_later = self.call_later
+        if call_later is None:
+            try:
+                call_later = asyncio.get_running_loop().call_later
+            except RuntimeError:
+                return  # no loop: the sweeps notice
+        self._timers[uid] = call_later(max(0.0, delay), lambda: self._due(uid))
+
+    def _due(self, uid: bytes) -> None:
+        """A watched session's expiry time came: end it, or wait for its new expiry."""
+        self._timers.pop(uid, None)
+        if uid not in self._callbacks and uid not in self._kept:
+            return
+        now = self.clock()
+        key = uid.decode("ascii")
+        try:
+            record = self.store.get(key)
+            if record is not None and record.expires_at > now:
+                # Used since, here or by another worker: not over yet.
+                self._schedule(uid, record.expires_at - now)
+                return
+            if record is not None:
+                self.store.delete(key)
+        except Exception:
+            log.exception("cannot look up an expiring session; trying again")
+            self._schedule(uid, self.retry_interval)
+            return
+        self.ended(uid)
 
 
 def site_sessions(site: SessionSite) -> SiteSessions:
@@ -439,16 +657,9 @@ def site_sessions(site: SessionSite) -> SiteSessions:
 # -- the request's side --------------------------------------------------------------------
 
 
-def request_session(
-    request: SessionRequest, sessionInterface: object = None, forceNotSecure: bool = False
-) -> Session:
+def request_session(request: SessionRequest, forceNotSecure: bool = False) -> Session:
     """``Request.getSession``: the request's session, found by its cookie or made (and the
     cookie set). A cookie naming no live session gets a new id: ids come only from hive."""
-    if sessionInterface is not None:
-        raise TypeError(
-            "hive sessions have no components (getSession(sessionInterface)): they lived in"
-            " one process's memory; keep the state in the session's data, session[key] = value"
-        )
     secure = request.isSecure() and not forceNotSecure
     session = request._secureSession if secure else request._insecureSession
     if session is not None and not session._expired:

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zope.interface import Attribute, Interface, implementer
+from zope.interface.declarations import implementedBy
 
+from hive import components
 from hive._config import Config, ConfigError
 from hive._forwarded import TrustedProxies
 from hive.resource import Resource
@@ -277,7 +280,7 @@ def test_force_not_secure_gives_the_plain_session(shared: SQLiteStore) -> None:
         isLeaf = True
 
         def render_GET(self, request: Request) -> bytes:
-            session = request.getSession(forceNotSecure=True)
+            session: Session = request.getSession(forceNotSecure=True)
             assert request.session is None  # the secure one was not asked for
             return session.uid
 
@@ -543,7 +546,7 @@ def test_rotate_keeps_the_data_under_a_new_id(shared: SQLiteStore) -> None:
         isLeaf = True
 
         def render_GET(self, request: Request) -> bytes:
-            session = request.getSession()
+            session: Session = request.getSession()
             session["user"] = "ada"
             session.rotate()
             return session.uid
@@ -558,13 +561,17 @@ def test_rotate_keeps_the_data_under_a_new_id(shared: SQLiteStore) -> None:
     assert record is not None and json.loads(record.data) == {"visits": 1, "user": "ada"}
 
 
-def test_session_interface_is_refused() -> None:
+def test_an_interface_nothing_adapts_gives_none() -> None:
+    class INothing(Interface):
+        """No adapter is registered for it."""
+
     class Component(Resource):
         isLeaf = True
 
         def render_GET(self, request: Request) -> bytes:
-            with pytest.raises(TypeError, match="session\\[key\\]"):
-                request.getSession(object)
+            assert request.getSession(INothing) is None
+            with pytest.raises(TypeError):
+                INothing(request.getSession())
             return b"ok"
 
     assert Harness(Component()).get().body == b"ok"
@@ -621,3 +628,374 @@ def test_cookie_name_setting(tmp_path: Path) -> None:
     assert set_cookies(response)[0].startswith("APP_SID=")
     assert (tmp_path / "sessions.sqlite3").exists()
     site.sessionStore.close()
+
+
+# -- components -------------------------------------------------------------------------------
+
+
+class ICounter(Interface):
+    value = Attribute("An int value which counts up once per page view.")
+
+
+@implementer(ICounter)
+class VisitCounter:
+    """The session-store lesson's component: plain data."""
+
+    def __init__(self, session: Session) -> None:
+        self.value = 0
+        self.inits = 1 + getattr(self, "inits", 0)
+
+
+class IHandle(Interface):
+    """A component holding what JSON cannot (a file, a socket, a lock...)."""
+
+
+@implementer(IHandle)
+class Handle(components.Adapter):
+    def __init__(self, original: Session) -> None:
+        super().__init__(original)
+        self.thing = object()
+
+
+@pytest.fixture
+def adapters() -> Iterator[None]:
+    components.registerAdapter(VisitCounter, Session, ICounter)
+    components.registerAdapter(Handle, Session, IHandle)
+    yield
+    registry: Any = components.globalRegistry
+    for target in (ICounter, IHandle):
+        registry.unregister([implementedBy(Session)], target, "")  # type: ignore[no-untyped-call]
+
+
+class CountVisits(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        counter = ICounter(request.getSession())
+        assert counter is request.getSession(ICounter)  # one component per session
+        counter.value += 1
+        return b"Visit #%d inits=%d" % (counter.value, counter.inits)
+
+
+def test_plain_components_are_stored_for_every_worker(shared: SQLiteStore, adapters: None) -> None:
+    clock = Clock()
+    workers = [Worker(CountVisits(), shared, clock), Worker(CountVisits(), shared, clock)]
+    first = workers[0].get()
+    assert first.body == b"Visit #1 inits=1"
+    cookie = f"HIVE_SESSION={cookie_value(first)}"
+    for visit in range(2, 6):
+        # __init__ ran once, in the first request: later ones rebuild the stored state.
+        assert workers[visit % 2].get(cookie=cookie).body == b"Visit #%d inits=1" % visit
+    record = shared.get(cookie_value(first))
+    assert record is not None
+    stored = json.loads(record.data)["__hive_components__"]
+    assert stored == {"tests.unit.test_session.ICounter": {"attributes": {"value": 5, "inits": 1}}}
+
+
+def test_other_components_stay_in_the_worker(
+    shared: SQLiteStore, adapters: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[object, Session]] = []
+
+    class Hold(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            handle: Any = IHandle(request.getSession())
+            seen.append((handle.thing, handle.original))
+            assert handle.original is request.getSession()  # this request's session
+            return b""
+
+    clock = Clock()
+    one, other = Worker(Hold(), shared, clock), Worker(Hold(), shared, clock)
+    cookie = f"HIVE_SESSION={cookie_value(one.get())}"
+    one.get(cookie=cookie)
+    other.get(cookie=cookie)
+    assert seen[0][0] is seen[1][0]  # the same worker keeps it
+    assert seen[2][0] is not seen[0][0]  # another worker makes its own
+    assert caplog.text.count("kept in this worker's memory only") == 1
+    record = shared.get(cookie.partition("=")[2])
+    assert record is not None and "__hive_components__" not in json.loads(record.data)
+
+
+def test_set_unset_and_remove_components(shared: SQLiteStore, adapters: None) -> None:
+    class Manage(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            action = request.args.get(b"do", [b""])[0]
+            if action == b"set":
+                counter = VisitCounter(session)
+                counter.value = 41
+                session.setComponent(ICounter, counter)
+            elif action == b"unset":
+                session.unsetComponent(ICounter)
+                with pytest.raises(KeyError):
+                    session.unsetComponent(ICounter)
+            elif action == b"remove":
+                assert session.removeComponent(ICounter(session)) == [
+                    "tests.unit.test_session.ICounter"
+                ]
+            return b"%d" % ICounter(session).value
+
+    clock = Clock()
+    worker = Worker(Manage(), shared, clock)
+    cookie = f"HIVE_SESSION={cookie_value(worker.get('/?do=set'))}"
+    assert worker.get("/", cookie=cookie).body == b"41"
+    assert worker.get("/?do=unset", cookie=cookie).body == b"0"
+    worker.get("/?do=set", cookie=cookie)
+    assert worker.get("/?do=remove", cookie=cookie).body == b"0"
+
+
+def test_the_components_key_is_not_data(shared: SQLiteStore, adapters: None) -> None:
+    class Misuse(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            session = request.getSession()
+            ICounter(session).value = 3
+            with pytest.raises(KeyError, match="components"):
+                session["__hive_components__"] = {}
+            assert dict(session) == {}
+            session["a"] = 1
+            return b""
+
+    clock = Clock()
+    worker = Worker(Misuse(), shared, clock)
+    uid = cookie_value(worker.get())
+    assert dict(site_sessions(worker.site).get(uid.encode())) == {"a": 1}
+
+
+class IUnadapted(Interface):
+    """No adapter gives it."""
+
+
+def test_registering_twice_is_refused_as_in_twisted(adapters: None) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        components.registerAdapter(VisitCounter, Session, ICounter)
+    assert components.getAdapterFactory(Session, ICounter, None) is VisitCounter
+    assert components.getAdapterFactory(Session, IUnadapted, "none") == "none"
+
+
+def test_proxy_for_interface_forwards_what_the_interface_declares() -> None:
+    class IGreeter(Interface):
+        name = Attribute("who")
+
+        def greet() -> str:
+            """A greeting."""
+
+    @implementer(IGreeter)
+    class Greeter:
+        name = "ada"
+
+        def greet(self) -> str:
+            return "hello " + self.name
+
+    class Loud(components.proxyForInterface(IGreeter)):  # type: ignore[misc]
+        def greet(self) -> str:
+            return str(self.original.greet()).upper()
+
+    proxy = Loud(Greeter())
+    assert IGreeter.providedBy(proxy)
+    assert proxy.greet() == "HELLO ADA"
+    proxy.name = "bob"
+    assert proxy.original.name == "bob"
+
+
+# -- expiry on time ---------------------------------------------------------------------------
+
+
+class Timers:
+    """call_later on an explicit clock: the test moves time and fires what is due."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.pending: list[tuple[float, Callable[[], None], list[bool]]] = []
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Any:
+        cancelled = [False]
+        self.pending.append((self.clock.now + delay, callback, cancelled))
+
+        class Handle:
+            def cancel(self) -> None:
+                cancelled[0] = True
+
+        return Handle()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock by ``seconds``, firing timers in order as their time comes."""
+        end = self.clock.now + seconds
+        while True:
+            due = sorted(
+                (t for t in self.pending if t[0] <= end and not t[2][0]), key=lambda t: t[0]
+            )
+            if not due:
+                break
+            when, callback, _ = due[0]
+            self.pending.remove(due[0])
+            self.clock.now = max(self.clock.now, when)
+            callback()
+        self.clock.now = end
+
+    @property
+    def live(self) -> list[float]:
+        return sorted(when for when, _, cancelled in self.pending if not cancelled[0])
+
+
+class Logme(Resource):
+    """The session-endings lesson's resource."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expired: list[tuple[bytes, float]] = []
+
+    def render_GET(self, request: Request) -> bytes:
+        session = request.getSession()
+        if "watched" not in session:
+            session["watched"] = True
+            clock = site_sessions(request.site).clock
+            session.notifyOnExpire(lambda: self.expired.append((session.uid, clock())))
+        return b""
+
+
+class FiveSeconds(Session):
+    sessionTimeout = 5
+
+
+def timed_worker(resource: Resource, store: SessionStore, clock: Clock, timers: Timers) -> Worker:
+    worker = Worker(resource, store, clock, FiveSeconds)
+    site_sessions(worker.site).call_later = timers.call_later
+    return worker
+
+
+def test_expiry_callbacks_fire_on_time(shared: SQLiteStore) -> None:
+    clock = Clock()
+    timers = Timers(clock)
+    logme = Logme()
+    worker = timed_worker(logme, shared, clock, timers)
+    start = clock.now
+    uid = cookie_value(worker.get())
+    assert timers.live == [start + 5]
+    timers.advance(4.9)
+    assert logme.expired == []
+    timers.advance(0.2)
+    assert logme.expired == [(uid.encode(), start + 5)]  # no request was needed
+    assert shared.get(uid) is None  # and the store is kept right
+    assert timers.live == []
+
+
+def test_a_session_used_again_is_rescheduled_not_expired(shared: SQLiteStore) -> None:
+    clock = Clock()
+    timers = Timers(clock)
+    logme = Logme()
+    here = timed_worker(logme, shared, clock, timers)
+    there = timed_worker(Logme(), shared, clock, Timers(clock))  # another worker
+    start = clock.now
+    cookie = f"HIVE_SESSION={cookie_value(here.get())}"
+    timers.advance(3)
+    there.get(cookie=cookie)  # touched elsewhere: expires at start + 8 now
+    timers.advance(2.5)  # this worker's timer fired at start + 5, saw the new expiry
+    assert logme.expired == []
+    assert timers.live == [start + 8]
+    timers.advance(3)
+    assert [when for _, when in logme.expired] == [start + 8]
+
+
+def test_a_session_another_worker_ended_ends_here_at_its_time(shared: SQLiteStore) -> None:
+    class Logout(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            request.getSession().expire()
+            return b""
+
+    clock = Clock()
+    timers = Timers(clock)
+    logme = Logme()
+    here = timed_worker(logme, shared, clock, timers)
+    cookie = f"HIVE_SESSION={cookie_value(here.get())}"
+    timed_worker(Logout(), shared, clock, Timers(clock)).get(cookie=cookie)
+    timers.advance(5)
+    assert len(logme.expired) == 1
+
+
+def test_expire_here_cancels_the_timer(shared: SQLiteStore) -> None:
+    class Both(Logme):
+        def render_GET(self, request: Request) -> bytes:
+            super().render_GET(request)
+            if request.args.get(b"out"):
+                request.getSession().expire()
+            return b""
+
+    clock = Clock()
+    timers = Timers(clock)
+    both = Both()
+    worker = timed_worker(both, shared, clock, timers)
+    cookie = f"HIVE_SESSION={cookie_value(worker.get())}"
+    worker.get("/?out=1", cookie=cookie)
+    assert len(both.expired) == 1
+    assert timers.live == []
+    timers.advance(10)
+    assert len(both.expired) == 1  # once
+
+
+def test_a_rotated_session_is_watched_under_its_new_id(shared: SQLiteStore) -> None:
+    class Rotate(Logme):
+        def render_GET(self, request: Request) -> bytes:
+            super().render_GET(request)
+            if request.args.get(b"login"):
+                request.getSession().rotate()
+            return b""
+
+    clock = Clock()
+    timers = Timers(clock)
+    rotate = Rotate()
+    worker = timed_worker(rotate, shared, clock, timers)
+    cookie = f"HIVE_SESSION={cookie_value(worker.get())}"
+    response = worker.get("/?login=1", cookie=cookie)
+    new = cookie_value(response)
+    assert shared.get(new) is not None
+    timers.advance(6)
+    # The callback (registered under the old id) ran once, at the new id's expiry.
+    assert [when for _, when in rotate.expired] == [clock.now - 1]
+    assert shared.get(new) is None
+
+
+def test_a_failed_store_lookup_is_tried_again(
+    shared: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    timers = Timers(clock)
+    logme = Logme()
+    worker = timed_worker(logme, shared, clock, timers)
+    cookie_value(worker.get())
+    real_get = shared.get
+    monkeypatch.setattr(shared, "get", lambda uid: 1 / 0)
+    timers.advance(5)
+    assert logme.expired == []
+    monkeypatch.setattr(shared, "get", real_get)
+    timers.advance(site_sessions(worker.site).retry_interval)
+    assert len(logme.expired) == 1
+
+
+def test_kept_components_are_dropped_when_the_session_expires(
+    shared: SQLiteStore, adapters: None
+) -> None:
+    class Hold(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            IHandle(request.getSession())
+            return b""
+
+    clock = Clock()
+    timers = Timers(clock)
+    worker = timed_worker(Hold(), shared, clock, timers)
+    uid = cookie_value(worker.get()).encode()
+    sessions = site_sessions(worker.site)
+    assert sessions.kept(uid, components.qual(IHandle)) is not None
+    timers.advance(6)
+    assert sessions.kept(uid, components.qual(IHandle)) is None
