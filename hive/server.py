@@ -73,6 +73,7 @@ __all__ = [
     "NOT_DONE_YET",
     "GzipEncoderFactory",
     "Request",
+    "Session",
     "Site",
     "site_for_factory",
     "version",

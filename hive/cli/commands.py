@@ -613,3 +613,35 @@ def scale(workers: int, control: str | None, name: str | None) -> None:
     """Run WORKERS worker processes from now on."""
     _ask(control, name, "scale", {"workers": workers})
     click.echo(f"scaling to {workers} worker(s)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("user")
+@click.option("--bcrypt", "use_bcrypt", is_flag=True, help="bcrypt instead of argon2id.")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("-D", "--delete", is_flag=True, help="Remove USER from FILE.")
+def passwd(file: str, user: str, use_bcrypt: bool, from_stdin: bool, delete: bool) -> None:
+    """Set USER's password in FILE, a password file for hive.cred.checkers.HashedPasswordDB
+    (argon2id hashes, or bcrypt ones as htpasswd -B writes them)."""
+    from hive.cred import _hashing
+
+    name = user.encode("utf-8")
+    try:
+        if delete:
+            if not _hashing.write_password_file(file, name, None):
+                _fail(f"no user {user!r} in {file}")
+            click.echo(f"removed {user} from {file}")
+            return
+        if from_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if not password:
+            _fail("an empty password is refused")
+        scheme = _hashing.BCRYPT if use_bcrypt else _hashing.ARGON2
+        hashed = _hashing.hash_password(password.encode("utf-8"), scheme).encode("ascii")
+        found = _hashing.write_password_file(file, name, hashed)
+    except (_hashing.HashError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"{'updated' if found else 'added'} {user} in {file}")
