@@ -140,11 +140,26 @@ def dummy_hash(like: bytes | None) -> bytes:
     return str(argon2.PasswordHasher().hash(password)).encode("ascii")
 
 
+#: How much nicer than the rest of the worker the verifying threads run (Linux sets a
+#: nice value per thread): when the cores are busy, the event loop goes first.
+VERIFIER_NICENESS: Final = 10
+
+
+def _lower_priority() -> None:
+    try:
+        thread = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + VERIFIER_NICENESS))
+    except (AttributeError, OSError):
+        pass  # not Linux, or not allowed: the threads run at the worker's priority
+
+
 class Verifier:
     """Runs password verifications in ``threads`` threads, at most ``backlog`` waiting.
 
     The threads are made on first use, in the process that uses them (so never across a
-    fork). A verification beyond the backlog raises `LoginBusy` at once.
+    fork), at a lower priority than the event loop's thread (`VERIFIER_NICENESS`). A
+    verification beyond the backlog raises `LoginBusy` at once.
     """
 
     def __init__(self, threads: int = 1, backlog: int = 64) -> None:
@@ -162,7 +177,7 @@ class Verifier:
         with self._lock:
             if self._executor is None or self._pid != os.getpid():
                 self._executor = concurrent.futures.ThreadPoolExecutor(
-                    self.threads, thread_name_prefix="hive-cred"
+                    self.threads, thread_name_prefix="hive-cred", initializer=_lower_priority
                 )
                 self._pid = os.getpid()
                 self.pending = 0
