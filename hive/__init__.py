@@ -10,6 +10,8 @@ module they replace, so a Twisted Web program ports by changing its imports:
 - `hive.static`, `hive.util`, `hive.vhost`, `hive.proxy`, `hive.xmlrpc`, `hive.guard`,
   `hive.session`, `hive.wsgi`, `hive.pages`, `hive.script`, `hive.twcgi`: the standard
   resources, sessions, the WSGI container, error pages, .rpy scripts and CGI.
+- `hive.cred` (`portal`, `checkers`, `credentials`, `error`) and `hive.components`:
+  Twisted Cred and ``twisted.python.components``.
 - `hive.cli`: the ``hive`` command.
 
 The rest is the server's own machinery, free to change between releases: the modules whose
