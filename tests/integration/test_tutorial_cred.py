@@ -199,6 +199,26 @@ def test_a_digest_nonce_is_taken_by_every_worker(hive_run: Start) -> None:
     assert fetch(server, "/other", {"Authorization": authorization})[0] == 401
 
 
+def test_hosts_sharing_a_secret_file_take_each_others_nonces(
+    hive_run: Start, workdir: Path
+) -> None:
+    secret = workdir / "secret"
+    secret.write_bytes(secrets.token_bytes(48))
+    secret.chmod(0o600)
+    app = ("webguard:main", "--app-dir", str(TUTORIAL), *BIND)
+    one = hive_run(*app, "--secret-file", str(secret))
+    other = hive_run(*app, "--secret-file", str(secret))
+    stranger = hive_run(*app)  # a secret of its own
+    challenge = fetch(one, "/")[1]["WWW-Authenticate"]
+    authorization = {"Authorization": digest_authorization(challenge, "joe", "blow", "/", 1)}
+    assert fetch(other, "/", authorization)[0] == 200
+    assert fetch(stranger, "/", authorization)[0] == 401
+    secret.chmod(0o644)
+    refused = hive_run(*app, "--secret-file", str(secret), wait=False)
+    assert refused.wait(30) == 1
+    refused.wait_for_output(r"is open to others \(mode 644\): chmod 600")
+
+
 # -- hive's additions: hashed password files, rate limits, metrics ---------------------------
 
 HASHED_APP = """

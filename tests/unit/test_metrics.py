@@ -44,6 +44,7 @@ def stats(
     responses: dict[str, int] | None = None,
     durations: list[int] | None = None,
     duration_sum: float = 0.0,
+    logins: dict[str, int] | None = None,
 ) -> ipc.Stats:
     return ipc.Stats(
         requests,
@@ -56,6 +57,7 @@ def stats(
         responses or {},
         durations or [0] * (len(ipc.DURATION_BUCKETS) + 1),
         duration_sum,
+        logins or {},
     )
 
 
@@ -266,6 +268,21 @@ def test_per_worker_series() -> None:
     assert value(samples, "hive_worker_start_time_seconds", **new) == WALL_NOW - 1
     assert ("hive_worker_resident_memory_bytes", frozenset(new.items())) not in samples
     assert ("hive_worker_requests_total", frozenset(new.items())) not in samples
+
+
+def test_logins_by_result_sum_live_and_retired_workers() -> None:
+    state = make_state(
+        worker(101, 0, stats=stats(logins={"succeeded": 3, "failed": 2})),
+        worker(102, 1, stats=stats(logins={"failed": 5, "limited": 1, "odd": 1})),
+    )
+    state.retired.add(stats(logins={"succeeded": 4}))
+    samples, types = render(state)
+    assert types["hive_logins"] == "counter"
+    assert value(samples, "hive_logins_total", result="succeeded") == 7
+    assert value(samples, "hive_logins_total", result="failed") == 7
+    assert value(samples, "hive_logins_total", result="limited") == 1
+    assert value(samples, "hive_logins_total", result="busy") == 0  # shown from the start
+    assert value(samples, "hive_logins_total", result="odd") == 1
 
 
 def test_a_worker_that_exits_takes_no_counter_backwards() -> None:
