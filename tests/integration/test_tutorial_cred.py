@@ -199,6 +199,20 @@ def test_a_digest_nonce_is_taken_by_every_worker(hive_run: Start) -> None:
     assert fetch(server, "/other", {"Authorization": authorization})[0] == 401
 
 
+def test_curl_digest_takes_sha256_when_offered_first(hive_run: Start) -> None:
+    server = hive_run("examples.standard:root", *BIND)
+    result = subprocess.run(
+        ["curl", "-s", "-v", "--digest", "-u", "admin:hive", server.url + "/private"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "Hello, admin." in result.stdout
+    (sent,) = [line for line in result.stderr.splitlines() if "> Authorization: Digest" in line]
+    assert "algorithm=SHA-256" in sent
+    assert re.search(r'response="[0-9a-f]{64}"', sent)
+
+
 def test_hosts_sharing_a_secret_file_take_each_others_nonces(
     hive_run: Start, workdir: Path
 ) -> None:
