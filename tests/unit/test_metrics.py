@@ -57,7 +57,7 @@ def stats(
         responses or {},
         durations or [0] * (len(ipc.DURATION_BUCKETS) + 1),
         duration_sum,
-        logins or {},
+        logins=logins or {},
     )
 
 
