@@ -99,6 +99,8 @@ class Config:
     secret_file: str | None = None
     #: ``app`` is a WSGI application, served at the root (hive.wsgi).
     wsgi: bool = False
+    #: ``app`` is an ASGI 3 application, served at the root (hive.asgi).
+    asgi: bool = False
     #: Threads per worker for WSGI applications; 0 runs them on the event loop.
     threads: int = 10
     head: HeadLimits = field(default_factory=HeadLimits)
@@ -121,6 +123,8 @@ class Config:
             raise ConfigError(f"log_format: must be combined or json, got {self.log_format!r}")
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("certfile and keyfile: give both or neither")
+        if self.wsgi and self.asgi:
+            raise ConfigError("wsgi and asgi: an application is one or the other")
         if self.path is not None and not os.path.isdir(self.path):
             raise ConfigError(f"path: not a directory: {self.path}")
         if self.scripts and self.path is None:

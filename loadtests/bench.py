@@ -123,6 +123,13 @@ SCENARIOS = {
             expect=STATIC_CONTENT,
         ),
         Scenario("wsgi", "GET /wsgi from a WSGI hello app", "/wsgi"),
+        Scenario("asgi", "GET /asgi from a bare ASGI callable", "/asgi"),
+        Scenario(
+            "fastapi",
+            "GET /fastapi/json: a FastAPI endpoint answering JSON",
+            "/fastapi/json",
+            expect=b'{"message":"Hello, world!"}',
+        ),
         Scenario(
             "template",
             "GET /template: a 1,000-row table rendered from a template (renderElement)",
@@ -166,6 +173,7 @@ NO_TREE = {
     "template": "no twisted.web.template (loadtests.template compares Jinja2 in-process)",
 }
 NOT_WSGI = {"wsgi": "not a WSGI server"}
+NOT_ASGI = {"asgi": "not an ASGI server", "fastapi": "not an ASGI server"}
 
 
 def hive_command(*options: str) -> Callable[[int, Path], list[str]]:
@@ -225,6 +233,8 @@ FLOOR = {
     "template": "a floor: answers hello only",
     "static1m": "a floor: answers hello only",
     "wsgi": "a floor: not a WSGI server",
+    "asgi": "a floor: not an ASGI server",
+    "fastapi": "a floor: not an ASGI server",
 }
 
 SERVERS = [
@@ -247,6 +257,7 @@ SERVERS = [
         "Twisted Web, epoll reactor (static.File, WSGIResource)",
         module_command("loadtests.apps.twisted_app"),
         requires=("twisted",),
+        not_applicable=NOT_ASGI,
     ),
     Server(
         "uvicorn-h11",
@@ -282,21 +293,21 @@ SERVERS = [
         "granian RSGI, uvloop (static: response_file)",
         granian_command("rsgi"),
         requires=("granian", "uvloop"),
-        not_applicable={**NO_TREE, **NOT_WSGI},
+        not_applicable={**NO_TREE, **NOT_WSGI, **NOT_ASGI},
     ),
     Server(
         "granian-wsgi",
         "granian WSGI (static: the app iterates 64 KiB reads; no wsgi.file_wrapper)",
         granian_command("wsgi"),
         requires=("granian",),
-        not_applicable=NO_TREE,
+        not_applicable={**NO_TREE, **NOT_ASGI},
     ),
     Server(
         "gunicorn-sync",
         "gunicorn, sync worker (static: wsgi.file_wrapper, sendfile)",
         gunicorn_command,
         requires=("gunicorn",),
-        not_applicable=NO_TREE,
+        not_applicable={**NO_TREE, **NOT_ASGI},
     ),
     Server(
         "floor-asyncio",

@@ -194,6 +194,7 @@ def _size(text: str) -> int:
     help="With --reload: watch DIR instead of the app's directory; repeatable.",
 )
 @click.option("--wsgi", is_flag=True, help="MODULE:ATTRIBUTE is a WSGI application.")
+@click.option("--asgi", is_flag=True, help="MODULE:ATTRIBUTE is an ASGI 3 application.")
 @click.option(
     "--threads", default=10, show_default=True, help="WSGI threads per worker; 0: on the loop."
 )
@@ -252,7 +253,8 @@ def _size(text: str) -> int:
 @click.pass_context
 def run(ctx: click.Context, /, app: str | None, config_file: str | None, **options: Any) -> None:
     """Serve MODULE:ATTRIBUTE (a Site, a root Resource, or a callable returning one; with
-    --wsgi, a WSGI application) on every core: a supervisor and one worker process per core."""
+    --wsgi a WSGI application, with --asgi an ASGI one) on every core: a supervisor and one
+    worker process per core."""
     setup_logging()
     try:
         config = _settings(ctx, app, config_file)
@@ -420,6 +422,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         secret_file=options["secret_file"],
         display_tracebacks=options["display_tracebacks"] or options["reload"],
         wsgi=options["wsgi"],
+        asgi=options["asgi"],
         threads=options["threads"],
         server_header=options["server_header"],
         graceful_timeout=options["graceful_timeout"],

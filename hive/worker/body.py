@@ -190,6 +190,20 @@ class RequestBody:
             self._ask()
             await waiter
 
+    async def aread1(self, size: int = -1) -> bytes:
+        """``read1`` for code on the event loop: what has arrived (at least a byte, unless
+        the body is over: then b""), up to ``size``; waits without blocking the loop."""
+        while True:
+            with self._cond:
+                self._check_open()
+                if self._buf or self._ended:
+                    return self._cut(_up_to(self._buf, size))
+                if self._error is not None:
+                    raise self._error
+                waiter = self._waiter = self._loop.create_future()
+            self._ask()
+            await waiter
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body piece by piece as it arrives (``async for chunk in body.chunks()``)."""
         while True:

@@ -2,11 +2,13 @@
 
 The supervisor forks a worker and hands it one end of a socketpair (the channel) and the
 listening sockets of its slot.  The worker says Hello, imports the application (so a
-reload runs new code), starts serving and says Ready; then, from its event loop, a
-Heartbeat and its Stats every second (a blocked loop goes silent, and the supervisor
-replaces it).  Drain makes it stop accepting, finish what is in flight and exit; Stop makes
-it exit at once.  When the channel closes, the supervisor is gone: the worker drains and
-exits too, so no worker outlives its supervisor.
+reload runs new code), runs the lifespan startup of its ASGI applications (one that fails
+is a failed start: the worker says Failed and exits), starts serving and says Ready; then,
+from its event loop, a Heartbeat and its Stats every second (a blocked loop goes silent,
+and the supervisor replaces it).  Drain makes it stop accepting, finish what is in flight,
+run the ASGI lifespan shutdown and exit; Stop makes it exit at once.  When the channel
+closes, the supervisor is gone: the worker drains and exits too, so no worker outlives its
+supervisor.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, cast
 
 from hive import _ipc as ipc
 from hive import _reactor as reactor
-from hive import wsgi
+from hive import asgi, wsgi
 from hive._accesslog import AccessLog, AccessLogError
 from hive._config import Config
 from hive._forwarded import TrustedProxies
@@ -54,6 +56,10 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
         if isinstance(target, Site | Resource) or not callable(target):
             raise LoadError(f"{config.app!r} is not a WSGI application (drop --wsgi?)")
         target = wsgi.WSGIResource(None, None, target)
+    elif config.asgi:
+        if isinstance(target, Site | Resource) or not callable(target):
+            raise LoadError(f"{config.app!r} is not an ASGI application (drop --asgi?)")
+        target = asgi.ASGIResource(target)
     site: Site = resolve_site(
         target,
         site_type=Site,
@@ -92,6 +98,38 @@ def path_resource(path: str, *, scripts: bool) -> Resource:
             ".cgi": twcgi.CGIScript,
         }
     return root
+
+
+async def _start_lifespans(channel: _Channel) -> list[asgi.Lifespan] | None:
+    """Start the lifespan of every ASGI application; the ones that took part, or None if
+    an order to stop (or the supervisor's going) came first.  LifespanError if one
+    failed, once those started are shut down."""
+    started: list[asgi.Lifespan] = []
+    try:
+        for lifespan in asgi.Lifespan.every():
+            startup = asyncio.ensure_future(lifespan.startup())
+            order = asyncio.ensure_future(channel.orders.get())
+            await asyncio.wait({startup, order}, return_when=asyncio.FIRST_COMPLETED)
+            if not startup.done():
+                # Told to stop while starting: there is nothing to serve.
+                startup.cancel()
+                await asyncio.wait({startup})
+                raise _Stopped
+            order.cancel()
+            startup.result()
+            if lifespan.supported:
+                started.append(lifespan)
+    except (asgi.LifespanError, _Stopped) as exc:
+        for done in reversed(started):
+            await done.shutdown()
+        if isinstance(exc, _Stopped):
+            return None
+        raise
+    return started
+
+
+class _Stopped(Exception):
+    """An order to stop came while the worker was starting."""
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -207,6 +245,14 @@ async def _run(
         channel.send(ipc.Failed(str(exc)))
         await asyncio.sleep(0)  # let the message go out before the exit
         return BOOT_FAILED
+    try:
+        started = await _start_lifespans(channel)
+    except asgi.LifespanError as exc:
+        channel.send(ipc.Failed(str(exc)))
+        await asyncio.sleep(0)  # let the message go out before the exit
+        return BOOT_FAILED
+    if started is None:
+        return 0
     stats = WorkerStats()
     site.stats = stats
     server: Server | None = None
@@ -239,14 +285,22 @@ async def _run(
         timeout = order.timeout
     else:
         timeout = 0.0
+    drain_started = loop.time()
     shutdown: Any = asyncio.ensure_future(server.shutdown(timeout))
     # A Stop while draining cuts the drain short.
+    stopped = timeout == 0.0
     while not shutdown.done():
         getter = asyncio.ensure_future(channel.orders.get())
         await asyncio.wait({shutdown, getter}, return_when=asyncio.FIRST_COMPLETED)
         if getter.done() and isinstance(getter.result(), ipc.Stop):
             server.abort_all()
+            stopped = True
         getter.cancel()
+    if not stopped:
+        # The supervisor's SIGKILL comes 5 s after the graceful timeout: end before it.
+        left = max(timeout - (loop.time() - drain_started), 0.0) + 3.0
+        for lifespan in reversed(started):
+            await lifespan.shutdown(left)
     # Twisted's shutdown triggers (its thread pool, its client connections), if it ran.
     await reactor.shutdown(min(max(timeout, 1.0), 5.0))
     if access_log is not None:

@@ -1,5 +1,9 @@
 """A minimal ASGI app (uvicorn, granian --interface asgi); lifespan answered, nothing else.
 
+Any other GET is answered "Hello, world!" (the bare callable of the "asgi" scenario);
+/fastapi/... goes to the FastAPI app of loadtests.apps.fastapi_app, with root_path
+"/fastapi" as a mount gives it (as hive's ASGIResource mounted there does).
+
 uvicorn loadtests.apps.asgi_app:app --workers 1 --no-access-log
 """
 
@@ -9,6 +13,7 @@ import os
 from typing import Any
 
 from loadtests.apps import HELLO, STATIC_DIR
+from loadtests.apps.fastapi_app import app as fastapi_app
 
 TEXT = [(b"content-type", b"text/plain")]
 
@@ -22,7 +27,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    if scope["method"] == "POST":
+    if scope["path"].startswith("/fastapi/"):
+        await fastapi_app({**scope, "root_path": "/fastapi"}, receive, send)
+    elif scope["method"] == "POST":
         length = 0
         more = True
         while more:

@@ -6,12 +6,15 @@ hive run loadtests.apps.hive_app:root --workers 1 --no-access-log
 from __future__ import annotations
 
 import hive.template
+from hive.asgi import ASGIResource
 from hive.iweb import IRequest
 from hive.resource import Resource
 from hive.server import Request
 from hive.static import File
 from hive.wsgi import WSGIResource
 from loadtests.apps import DEPTH, HELLO, STATIC_DIR
+from loadtests.apps.asgi_app import app as asgi_app
+from loadtests.apps.fastapi_app import app as fastapi_app
 from loadtests.apps.template_page import pages, table_rows
 from loadtests.apps.wsgi_app import app as wsgi_app
 
@@ -60,5 +63,7 @@ root.putChild(b"template", Table())
 root.putChild(b"post", Hello())
 root.putChild(b"deep", Level(0))
 root.putChild(b"wsgi", WSGIResource(None, None, wsgi_app))
+root.putChild(b"asgi", ASGIResource(asgi_app))
+root.putChild(b"fastapi", ASGIResource(fastapi_app))
 if STATIC_DIR:
     root.putChild(b"static", File(STATIC_DIR))
