@@ -8,8 +8,9 @@ module they replace, so a Twisted Web program ports by changing its imports:
 - `hive.http`, `hive.http_headers`, `hive.error`, `hive.urlpath`, `hive.address`: status
   codes and dates, Headers, errors, URLPath, addresses.
 - `hive.static`, `hive.util`, `hive.vhost`, `hive.proxy`, `hive.xmlrpc`, `hive.guard`,
-  `hive.session`, `hive.wsgi`, `hive.pages`, `hive.script`, `hive.twcgi`: the standard
-  resources, sessions, the WSGI container, error pages, .rpy scripts and CGI.
+  `hive.session`, `hive.wsgi`, `hive.asgi`, `hive.pages`, `hive.script`, `hive.twcgi`: the
+  standard resources, sessions, the WSGI and ASGI containers, error pages, .rpy scripts
+  and CGI.
 - `hive.cred` (`portal`, `checkers`, `credentials`, `error`) and `hive.components`:
   Twisted Cred and ``twisted.python.components``.
 - `hive.cli`: the ``hive`` command.

@@ -52,6 +52,7 @@ import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from enum import Enum
+from types import CoroutineType
 from typing import Any, ClassVar, Final, cast
 from urllib.parse import unquote_to_bytes
 
@@ -131,7 +132,11 @@ class ASGIResource:
 # -- the scope ---------------------------------------------------------------------------------
 
 
-def http_scope(request: Request, state: Mapping[str, Any]) -> dict[str, Any]:
+#: The scope's ``asgi`` key: the same for every request (read, not changed, by apps).
+_ASGI_VERSIONS: Final = {"version": "3.0", "spec_version": "2.4"}
+
+
+def http_scope(request: Request, state: dict[str, Any]) -> dict[str, Any]:
     """The ASGI ``http`` scope of ``request``, with a shallow copy of ``state``."""
     head = request._head
     path = request.path
@@ -150,7 +155,7 @@ def http_scope(request: Request, state: Mapping[str, Any]) -> dict[str, Any]:
     host = request.host
     return {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "asgi": _ASGI_VERSIONS,
         "http_version": _VERSIONS.get(head.http_version) or head.http_version.decode(),
         "method": method,
         "scheme": "https" if request.isSecure() else "http",
@@ -160,16 +165,14 @@ def http_scope(request: Request, state: Mapping[str, Any]) -> dict[str, Any]:
         "root_path": "/" + b"/".join(prepath).decode("utf-8", "replace") if prepath else "",
         "headers": headers,
         "client": None if isinstance(client, UNIXAddress) else (client.host, client.port),
-        "server": (
-            (_unix_name(host), None) if isinstance(host, UNIXAddress) else (host.host, host.port)
-        ),
-        "state": dict(state),
+        "server": _unix_name(host) if isinstance(host, UNIXAddress) else (host.host, host.port),
+        "state": state.copy() if state else {},
         "extensions": {"http.response.pathsend": {}},
     }
 
 
-def _unix_name(address: UNIXAddress) -> str:
-    return os.fsdecode(address.name) if address.name else ""
+def _unix_name(address: UNIXAddress) -> tuple[str, None]:
+    return (os.fsdecode(address.name) if address.name else "", None)
 
 
 # -- the response's messages ----------------------------------------------------------------
@@ -273,7 +276,7 @@ class _Call:
     async def run(self, application: Application, scope: Scope) -> None:
         try:
             result = application(scope, self.receive, self.send)
-            if not isawaitable(result):
+            if type(result) is not CoroutineType and not isawaitable(result):
                 raise TypeError(
                     f"the ASGI application returned {result!r}, not an awaitable: hive serves"
                     " ASGI 3, `async def app(scope, receive, send)`"

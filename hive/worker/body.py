@@ -1,11 +1,12 @@
 """A request body read while it arrives: ``request.content`` of a streaming resource.
 
-A resource that sets ``streamsRequestBody`` (hive.wsgi.WSGIResource does) is rendered
+A resource that sets ``streamsRequestBody`` (WSGIResource and ASGIResource do) is rendered
 as soon as a request head with a Content-Length is in, and reads the body from a
 `RequestBody` while the client is still sending it.  The connection feeds it on the event
 loop (`feed`, `end`, `fail`); the application reads it from a thread with the blocking
 file methods (``read``, ``readline``, iteration: ``wsgi.input``) or on the loop with
-``await body.aread()`` / ``async for chunk in body``.
+``await body.aread()``, ``await body.aread1()`` (what has arrived: ASGI's ``receive``) or
+``async for chunk in body.chunks()``.
 
 Flow control: once `HIGH_WATER` bytes wait unread, the connection stops reading the
 socket, and starts again when the reader has taken the buffer down to `LOW_WATER`.  The

@@ -305,3 +305,25 @@ def test_blocking_read_on_the_loop_is_an_error_not_a_hang() -> None:
         assert h.response("POST").status == 500
 
     run(main())
+
+
+def test_aread1_gives_what_has_arrived_and_ends_with_empty_bytes(engine: str) -> None:
+    async def main() -> None:
+        upload = Upload(read=False)
+        upload.render_POST = lambda request: upload.requests.append(request) or NOT_DONE_YET  # type: ignore[func-returns-value, method-assign]
+        h = Harness(upload, engine=engine)
+        h.send(post(10, expect=True))
+        body = upload.requests[0].content
+        assert isinstance(body, RequestBody)
+        reading = asyncio.ensure_future(body.aread1())
+        await settle()
+        assert not reading.done()  # nothing has arrived: it waits
+        assert b"100 Continue" in h.transport.data  # and the client is asked for the body
+        h.send(b"abc")
+        assert await reading == b"abc"
+        h.send(b"defghij")
+        assert await body.aread1(4) == b"defg"
+        assert await body.aread1() == b"hij"
+        assert await body.aread1() == b""
+
+    run(main())
