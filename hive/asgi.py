@@ -4,9 +4,10 @@
     hive run --asgi myproject.main:app          # an application at the root
 
 `ASGIResource` is a leaf, as ``WSGIResource`` is: ``root_path`` is where it is mounted
-(the request's prepath) and ``path`` the whole path, percent-decoded (the ASGI spec's
-reading, which Starlette and uvicorn share: a framework routes on what follows
-``root_path``, and builds URLs with both).  Each request runs the application in a task
+(the request's prepath, which starts with a trusted proxy's X-Forwarded-Prefix) and
+``path`` the whole path, percent-decoded (the ASGI spec's reading, which Starlette and
+uvicorn share: a framework routes on what follows ``root_path``, and builds URLs with
+both).  ``raw_path`` is the path as received.  Each request runs the application in a task
 of its own, in a copy of the context the resource was made in, so context variables
 never leak from one request to the next.
 
@@ -151,6 +152,14 @@ def http_scope(request: Request, state: dict[str, Any]) -> dict[str, Any]:
         headers = list(head.headers)
     else:  # something changed the request's headers before (setHost, a wrapper)
         headers = [(name, value) for name, values in changed._raw.items() for value in values]
+    if prepath:
+        # The whole path the client asked for, as the tree walked it: the mount point (and
+        # a trusted proxy's prefix, which the request put first in prepath), then the rest.
+        full = "/" + b"/".join(prepath + request.postpath).decode("utf-8", "replace")
+        root_path = "/" + b"/".join(prepath).decode("utf-8", "replace")
+    else:
+        full = (unquote_to_bytes(path) if b"%" in path else path).decode("utf-8", "replace")
+        root_path = ""
     client = request.client
     host = request.host
     return {
@@ -159,10 +168,10 @@ def http_scope(request: Request, state: dict[str, Any]) -> dict[str, Any]:
         "http_version": _VERSIONS.get(head.http_version) or head.http_version.decode(),
         "method": method,
         "scheme": "https" if request.isSecure() else "http",
-        "path": (unquote_to_bytes(path) if b"%" in path else path).decode("utf-8", "replace"),
+        "path": full,
         "raw_path": path,
         "query_string": request._query,
-        "root_path": "/" + b"/".join(prepath).decode("utf-8", "replace") if prepath else "",
+        "root_path": root_path,
         "headers": headers,
         "client": None if isinstance(client, UNIXAddress) else (client.host, client.port),
         "server": _unix_name(host) if isinstance(host, UNIXAddress) else (host.host, host.port),

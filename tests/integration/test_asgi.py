@@ -273,6 +273,7 @@ def served(
     else:
         args, prefix = ["asgi_site:root"], "/api"
     args += ["--bind", "127.0.0.1:0", "--app-dir", str(directory), "--workers", "2"]
+    args += ["--forwarded-allow", "127.0.0.1"]
     process = HiveProcess(args)
     try:
         process.wait_listening()
@@ -334,6 +335,22 @@ def test_url_for_under_the_mount_point(served: Served) -> None:
         "url_for": f"http://127.0.0.1:{port}{served.prefix}/items/3",
         "root_path": served.prefix,
         "path": f"{served.prefix}/where",
+    }
+
+
+def test_url_for_behind_a_trusted_proxy(served: Served) -> None:
+    headers = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "example.org",
+        "X-Forwarded-Prefix": "/outer",
+    }
+    status, data = served.json("GET", f"{served.prefix}/where", headers=headers)
+    assert status == 200
+    assert data == {
+        "url_for": f"https://example.org/outer{served.prefix}/items/3",
+        "root_path": f"/outer{served.prefix}",
+        "path": f"/outer{served.prefix}/where",
     }
 
 

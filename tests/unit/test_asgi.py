@@ -144,6 +144,21 @@ def test_forwarded_client_and_scheme_from_a_trusted_proxy() -> None:
     assert app.scope["scheme"] == "http"
 
 
+def test_a_proxy_prefix_comes_before_the_mount_point() -> None:
+    app = Recorder()
+    site = mounted(app)
+    site.trusted_proxies = TrustedProxies(["192.0.2.7"])
+    headers = (
+        "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Prefix: /outer\r\n"
+        "X-Forwarded-Host: example.org\r\n"
+    )
+    serve(site, request("/api/items/7", headers=headers))
+    assert app.scope["root_path"] == "/outer/api"
+    assert app.scope["path"] == "/outer/api/items/7"
+    assert app.scope["raw_path"] == b"/api/items/7"
+    assert (b"host", b"example.org") in app.scope["headers"]
+
+
 def test_requests_do_not_share_context_variables() -> None:
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     seen: list[str] = []
