@@ -116,6 +116,9 @@ class ASGIResource:
         # A container reads the request hive's Site makes (its parsed head, its answer
         # path), not only what IRequest promises.
         request = cast(Request, request)
+        # The websocket scope goes here once hive has its WebSocket engine: a handshake
+        # (Upgrade: websocket) would get its own call, on the connection handed over
+        # after the 101, instead of this http one.
         call = _Call(request)
         scope = http_scope(request, self.lifespan.state)
         request._task = asyncio.get_running_loop().create_task(
