@@ -110,10 +110,12 @@ async def _start_lifespans(channel: _Channel) -> list[asgi.Lifespan] | None:
             startup = asyncio.ensure_future(lifespan.startup())
             order = asyncio.ensure_future(channel.orders.get())
             await asyncio.wait({startup, order}, return_when=asyncio.FIRST_COMPLETED)
-            if not startup.done():
+            if order.done():
                 # Told to stop while starting: there is nothing to serve.
                 startup.cancel()
                 await asyncio.wait({startup})
+                if startup.done() and not startup.cancelled() and startup.exception() is None:
+                    started.append(lifespan)
                 raise _Stopped
             order.cancel()
             startup.result()

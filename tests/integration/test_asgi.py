@@ -458,6 +458,7 @@ def test_starlette_application(served: Served) -> None:
 # -- lifespan across reloads -------------------------------------------------------------------
 
 LIFESPAN_APP = """
+import asyncio
 import os
 from pathlib import Path
 
@@ -468,6 +469,9 @@ VERSION = {version!r}
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         await receive()
+        (HERE / f"starting-{{os.getpid()}}").touch()
+        if (HERE / "slow-startup").exists():
+            await asyncio.sleep(60)
         if (HERE / "fail-startup").exists():
             await send({{"type": "lifespan.startup.failed", "message": "no database"}})
             return
@@ -533,6 +537,23 @@ def test_a_first_startup_that_fails_stops_hive(hive_run: Any, tmp_path: Path) ->
     )
     assert server.wait(30) != 0
     assert "lifespan startup failed: no database" in server.output()
+
+
+def test_stopping_while_a_startup_runs_does_not_wait_for_it(hive_run: Any, tmp_path: Path) -> None:
+    write_module(tmp_path / "lifespan_app.py", LIFESPAN_APP.format(version="v1"))
+    (tmp_path / "slow-startup").touch()
+    server: HiveProcess = hive_run(
+        "lifespan_app:app", "--asgi", "--bind", "127.0.0.1:0", "--app-dir", str(tmp_path),
+        "--graceful-timeout", "20",
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not list(tmp_path.glob("starting-*")):
+        assert time.monotonic() < deadline, report(server)
+        time.sleep(0.05)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 10, report(server)
+    assert not list(tmp_path.glob("startup-*"))
 
 
 def test_not_an_asgi_application_is_a_one_line_error(hive_run: Any, tmp_path: Path) -> None:
