@@ -114,9 +114,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000, help="per round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
-    import uvloop
+    args = parser.parse_args()
+    if args.asgi or args.fastapi:
+        import uvloop  # the loop an ASGI request's task runs on in the server
 
-    uvloop.run(_main(parser.parse_args()))
+        uvloop.run(_main(args))
+    else:
+        asyncio.run(_main(args))
 
 
 if __name__ == "__main__":
