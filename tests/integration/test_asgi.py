@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import HiveProcess
-from tests.integration.test_supervisor import pids, report, wait_serving, write_module
+from tests.integration.test_supervisor import (
+    pids,
+    report,
+    status,
+    wait_serving,
+    write_module,
+)
 
 pytest.importorskip("fastapi")
 
@@ -421,9 +427,32 @@ def test_a_client_that_leaves_mid_stream_stops_the_application(served: Served) -
 
 
 def test_access_log_and_request_counts_see_asgi_requests(served: Served) -> None:
+    def counted() -> int:
+        return sum(int(w["requests"]) for w in status(served.process)["workers"])
+
+    time.sleep(1.2)  # the workers' counters are sent once a second
+    before = counted()
     marker = uuid.uuid4().hex
-    served.request("GET", f"{served.prefix}/items/7?marker={marker}")
+    for _ in range(5):
+        served.request("GET", f"{served.prefix}/items/7?marker={marker}")
     served.process.wait_for_output(rf'"GET {served.prefix}/items/7\?marker={marker} HTTP/1.1" 200')
+    deadline = time.monotonic() + 10
+    while counted() < before + 5:
+        assert time.monotonic() < deadline, f"requests not counted{report(served.process)}"
+        time.sleep(0.2)
+
+
+def test_each_worker_closes_its_resource_on_stop(hive_run: Any, tmp_path: Path) -> None:
+    write_apps(tmp_path)
+    server: HiveProcess = hive_run(
+        "fastapi_app:app", "--asgi", "--bind", "127.0.0.1:0", "--workers", "2",
+        "--app-dir", str(tmp_path),
+    )  # fmt: skip
+    workers = pids(wait_serving(server, 2))
+    assert server.stop() == 0
+    marks = {p.name for p in (tmp_path / "marks").iterdir()}
+    for pid in workers:
+        assert {f"fastapi-startup-{pid}", f"fastapi-shutdown-{pid}"} <= marks, marks
 
 
 # -- beside static files and a Starlette app ---------------------------------------------------
