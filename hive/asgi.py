@@ -294,7 +294,8 @@ class _Call:
                     " ASGI 3, `async def app(scope, receive, send)`"
                 )
             await result
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # The task is cancelled or closed (the worker stopping): no answer will come.
             if self.phase is not _DONE:
                 self.request.channel.abort_response()
             raise

@@ -654,3 +654,29 @@ def test_unexpected_lifespan_messages_raise_in_the_application() -> None:
 
     run(scenario())
     assert len(errors) == 1
+
+
+def test_a_cancelled_application_cuts_the_connection() -> None:
+    async def scenario() -> Harness:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await asyncio.Event().wait()
+
+        site = mounted(app)
+        harness = Harness(site)
+        requests: list[Any] = []
+        original = site.requestFactory
+
+        def keep(*args: Any) -> Any:
+            requests.append(original(*args))
+            return requests[-1]
+
+        site.requestFactory = keep
+        harness.send(request("/api/"))
+        await asyncio.sleep(0)
+        requests[0]._task.cancel()
+        await settle(lambda: harness.transport.closed)
+        return harness
+
+    harness = run(scenario())
+    assert harness.transport.aborted
+    assert not harness.transport.data
