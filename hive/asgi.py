@@ -48,9 +48,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import os
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from enum import Enum
 from types import CoroutineType
@@ -64,7 +66,18 @@ from hive.http_headers import Headers, _checked_name
 from hive.iweb import IRequest, IResource
 from hive.resource import isawaitable
 from hive.server import NOT_DONE_YET, Request
+from hive.websocket import MAX_QUEUE
 from hive.worker.body import RequestBody
+from hive.worker.connection import Driven
+from hive.worker.websocket import (
+    CloseCode,
+    Handshake,
+    HandshakeError,
+    WebSocketConnection,
+    WebSocketLimits,
+    accept_headers,
+    check_handshake,
+)
 
 __all__ = ["ASGIResource", "ClientDisconnected", "Lifespan", "LifespanError"]
 
@@ -116,14 +129,24 @@ class ASGIResource:
         # A container reads the request hive's Site makes (its parsed head, its answer
         # path), not only what IRequest promises.
         request = cast(Request, request)
-        # The websocket scope goes here once hive has its WebSocket engine: a handshake
-        # (Upgrade: websocket) would get its own call, on the connection handed over
-        # after the 101, instead of this http one.
-        call = _Call(request)
         scope = http_scope(request, self.lifespan.state)
-        request._task = asyncio.get_running_loop().create_task(
-            call.run(self.application, scope), context=self._context.copy()
-        )
+        runner: Awaitable[None]
+        if _asks_upgrade(request):
+            handshake = check_handshake(
+                request.method, request._head.http_version, scope["headers"]
+            )
+            if isinstance(handshake, Handshake):
+                runner = _WebSocketCall(request, handshake).run(
+                    self.application, websocket_scope(scope, handshake)
+                )
+            elif handshake.status == 426 and b"websocket" not in _upgrades(request):
+                # Another protocol (h2c, say): the application answers it over HTTP.
+                runner = _Call(request).run(self.application, scope)
+            else:
+                return _refuse(request, handshake)
+        else:
+            runner = _Call(request).run(self.application, scope)
+        request._task = asyncio.get_running_loop().create_task(runner, context=self._context.copy())
         return NOT_DONE_YET
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> Any:
@@ -181,6 +204,42 @@ def http_scope(request: Request, state: dict[str, Any]) -> dict[str, Any]:
         "state": state.copy() if state else {},
         "extensions": {"http.response.pathsend": {}},
     }
+
+
+def websocket_scope(http: dict[str, Any], handshake: Handshake) -> dict[str, Any]:
+    """The ``websocket`` scope made from a handshake request's ``http`` one."""
+    scope = http
+    del scope["method"]
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+    scope["subprotocols"] = list(handshake.subprotocols)
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope
+
+
+def _asks_upgrade(request: Request) -> bool:
+    headers = request._request_headers
+    if headers is not None:
+        return headers.hasHeader(b"upgrade")
+    for name, _value in request._head.headers:  # noqa: SIM110 (cheaper than any() per request)
+        if name == b"upgrade":
+            return True
+    return False
+
+
+def _upgrades(request: Request) -> set[bytes]:
+    values = request.requestHeaders.getRawHeaders(b"upgrade") or []
+    return {token.strip().lower() for value in values for token in value.split(b",")}
+
+
+def _refuse(request: Request, error: HandshakeError) -> bytes:
+    """Answer a WebSocket handshake that cannot be taken (or that the application refused)."""
+    request.setResponseCode(error.status)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    for name, value in error.headers:
+        request.setHeader(name, value)
+    log.info("WebSocket handshake refused (%d): %s", error.status, error.reason)
+    return error.reason.encode("utf-8") + b"\n"
 
 
 def _unix_name(address: UNIXAddress) -> tuple[str, None]:
@@ -476,6 +535,272 @@ def _as_bytes(body: object) -> bytes:
     if isinstance(body, bytearray | memoryview):
         return bytes(body)
     raise TypeError(f"http.response.body's body must be bytes, not {type(body).__name__}")
+
+
+# -- the websocket scope ----------------------------------------------------------------------
+
+
+class _WS(Enum):
+    """Where a WebSocket call stands."""
+
+    CONNECTING = "connecting"  # the handshake is in; no accept, close or denial yet
+    OPEN = "open"  # accepted: the connection was handed over after the 101
+    DENIED = "denied"  # an HTTP answer instead (websocket.http.response, or a 403)
+    CLOSED = "closed"
+
+
+_NO_LIMITS: Final = WebSocketLimits()
+
+
+class _WebSocketCall:
+    """One call of the application in the ``websocket`` scope: an HTTP exchange until
+    ``websocket.accept`` (a close or a denial response answers it as HTTP), then the
+    handler of the `WebSocketConnection` the exchange hands its transport to."""
+
+    __slots__ = (
+        "connection",
+        "disconnect",
+        "handshake",
+        "http",
+        "inbox",
+        "request",
+        "state",
+        "waiter",
+        "writers",
+    )
+
+    def __init__(self, request: Request, handshake: Handshake) -> None:
+        self.request = request
+        self.handshake = handshake
+        #: The HTTP side: a denial response, and the 500 of an error before the accept.
+        self.http = _Call(request)
+        self.state = _WS.CONNECTING
+        self.connection: WebSocketConnection | None = None
+        #: What ``receive()`` gives next; websocket.connect first.
+        self.inbox: deque[Message] = deque([{"type": "websocket.connect"}])
+        #: The websocket.disconnect to give once the inbox is empty, when the end came.
+        self.disconnect: Message | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.writers: list[asyncio.Future[None]] = []
+        request.notifyFinish().add_done_callback(self._request_over)
+
+    async def run(self, application: Application, scope: Scope) -> None:
+        try:
+            await application(scope, self.receive, self.send)
+        except (asyncio.CancelledError, GeneratorExit):
+            self._end(CloseCode.GOING_AWAY)
+            raise
+        except BaseException as exc:
+            self.raised(exc)
+        else:
+            self.returned()
+
+    def returned(self) -> None:
+        state = self.state
+        if state is _WS.CONNECTING:
+            # Neither accepted nor closed: the spec's answer is 403.
+            self._deny()
+        elif state is _WS.OPEN:
+            self._end(CloseCode.NORMAL)
+        elif state is _WS.DENIED:
+            self.http.returned()
+
+    def raised(self, exc: BaseException) -> None:
+        state = self.state
+        if state is _WS.CONNECTING:
+            self.state = _WS.DENIED
+            self.http.raised(exc)  # a 500, logged
+        elif state is _WS.DENIED:
+            self.http.raised(exc)
+        elif self.disconnect is not None:
+            if not isinstance(exc, ClientDisconnected):
+                log.info("the ASGI application raised %r after the WebSocket closed", exc)
+        else:
+            log.error("error in an ASGI WebSocket application; closing it with 1011", exc_info=exc)
+            self._end(CloseCode.INTERNAL_ERROR)
+
+    # -- receive ------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """websocket.connect, then each message, then websocket.disconnect."""
+        while True:
+            inbox = self.inbox
+            if inbox:
+                message = inbox.popleft()
+                connection = self.connection
+                if connection is not None and len(inbox) == MAX_QUEUE // 2:
+                    connection.resume_reading()
+                return message
+            if self.disconnect is not None:
+                return self.disconnect
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            await waiter
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _request_over(self, finished: asyncio.Future[None]) -> None:
+        """The handshake's exchange ended: switched (the 101), answered, or the client gone."""
+        if finished.cancelled() or finished.exception() is None:
+            return
+        if self.state is _WS.CONNECTING or self.state is _WS.DENIED:
+            self.disconnect = {"type": "websocket.disconnect", "code": CloseCode.ABNORMAL}
+            self._wake()
+
+    # -- WebSocketHandler: from the connection ------------------------------------------
+
+    def message_received(self, message: str | bytes) -> None:
+        if type(message) is str:
+            self.inbox.append({"type": "websocket.receive", "text": message})
+        else:
+            self.inbox.append({"type": "websocket.receive", "bytes": message})
+        if len(self.inbox) >= MAX_QUEUE and self.connection is not None:
+            self.connection.pause_reading()  # the application is behind
+        self._wake()
+
+    def pong_received(self, payload: bytes) -> None:
+        pass
+
+    def writing_paused(self) -> None:
+        pass
+
+    def writing_resumed(self) -> None:
+        writers, self.writers = self.writers, []
+        for writer in writers:
+            if not writer.done():
+                writer.set_result(None)
+
+    def closed(self, code: int, reason: str) -> None:
+        self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        if self.state is _WS.OPEN:
+            self.state = _WS.CLOSED
+        writers, self.writers = self.writers, []
+        for writer in writers:
+            if not writer.done():
+                writer.set_exception(ClientDisconnected(f"the WebSocket closed with {code}"))
+        self._wake()
+
+    # -- send ---------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Take one message: accept, send, close, or a denial response."""
+        try:
+            kind = message["type"]
+        except (KeyError, TypeError):
+            raise TypeError(
+                f"an ASGI message must be a dict with a 'type', not {message!r}"
+            ) from None
+        state = self.state
+        if kind == "websocket.send":
+            connection = self.connection
+            if state is not _WS.OPEN or connection is None:
+                if self.disconnect is not None:
+                    raise ClientDisconnected("the WebSocket is closed")
+                raise RuntimeError(f"websocket.send when the WebSocket is {state.value}")
+            if not connection.open:
+                raise ClientDisconnected("the WebSocket is closing")
+            data, text = message.get("bytes"), message.get("text")
+            if text is not None and data is None:
+                if type(text) is not str:
+                    raise TypeError(f"websocket.send's text must be a str, not {text!r}")
+                connection.send_text(text)
+            elif data is not None and text is None:
+                if not isinstance(data, bytes | bytearray | memoryview):
+                    raise TypeError(f"websocket.send's bytes must be bytes, not {data!r}")
+                connection.send_bytes(bytes(data))
+            else:
+                raise ValueError("websocket.send needs one of bytes and text")
+            if connection.write_paused:
+                writer = asyncio.get_running_loop().create_future()
+                self.writers.append(writer)
+                await writer
+        elif kind == "websocket.accept":
+            if state is not _WS.CONNECTING:
+                raise RuntimeError(f"websocket.accept when the WebSocket is {state.value}")
+            self._accept(message)
+        elif kind == "websocket.close":
+            if state is _WS.CONNECTING:
+                self._deny()
+            elif state is _WS.OPEN:
+                code = message.get("code", CloseCode.NORMAL)
+                reason = message.get("reason") or ""
+                if type(code) is not int or not isinstance(reason, str):
+                    raise TypeError(
+                        f"websocket.close takes an int code and a str reason: {message!r}"
+                    )
+                assert self.connection is not None
+                self.connection.close(code, reason)  # ValueError for a code none may send
+                self.state = _WS.CLOSED
+            elif state is _WS.DENIED or self.disconnect is not None:
+                raise ClientDisconnected("the WebSocket is closed")
+        elif kind == "websocket.http.response.start" or kind == "websocket.http.response.body":
+            if state is _WS.CONNECTING:
+                self.state = state = _WS.DENIED
+            if state is not _WS.DENIED:
+                raise RuntimeError(f"{kind} when the WebSocket is {state.value}")
+            await self.http.send({**message, "type": kind[len("websocket.") :]})
+        else:
+            raise ValueError(f"unexpected ASGI message {kind!r} in the websocket scope")
+
+    def _accept(self, message: Message) -> None:
+        request = self.request
+        if request._disconnected:
+            raise ClientDisconnected("the client went away before the accept")
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None and subprotocol not in self.handshake.subprotocols:
+            raise ValueError(
+                f"websocket.accept's subprotocol {subprotocol!r} was not offered"
+                f" (offered: {', '.join(self.handshake.subprotocols) or 'none'})"
+            )
+        extra, _length = parse_headers(message.get("headers", ()))
+        for name in (b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-protocol"):
+            if extra.hasHeader(name):
+                raise ValueError(f"websocket.accept's headers must not set {name.decode()}")
+        if not request.channel.can_switch():
+            self.state = _WS.DENIED
+            request._send(_refuse(request, HandshakeError(400, "bytes came before the 101")))
+            return
+        channel = request.channel
+        limits = dataclasses.replace(
+            _NO_LIMITS, drain_timeout=channel.limits.websocket_drain_timeout
+        )
+        stats = request.site.stats
+        clock = channel._clock
+
+        def make(transport: Any, now: float) -> Driven:
+            connection = WebSocketConnection(
+                transport,
+                limits,
+                now,
+                clock=clock,
+                subprotocol=subprotocol,
+                stats=stats if hasattr(stats, "websocket_opened") else None,  # type: ignore[arg-type]
+            )
+            connection.handler = self
+            self.connection = connection
+            return connection
+
+        self.state = _WS.OPEN
+        headers = accept_headers(self.handshake, subprotocol, None) + extra._wire_items()
+        request.switch_protocol(headers, make)
+
+    def _deny(self) -> None:
+        """Refuse the handshake with 403, as the spec says of a close before the accept."""
+        self.state = _WS.DENIED
+        request = self.request
+        if not request._disconnected and not request.startedWriting:
+            request._send(_refuse(request, HandshakeError(403, "the application refused it")))
+
+    def _end(self, code: int) -> None:
+        """The application is done with an open WebSocket: close it."""
+        connection = self.connection
+        if self.state is _WS.OPEN and connection is not None:
+            self.state = _WS.CLOSED
+            connection.close(code, "")
+        elif self.state is _WS.CONNECTING:
+            self._deny()
 
 
 # -- lifespan ---------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import Protocol as WSProtocol
+from websockets.protocol import Side
 
 from hive._forwarded import TrustedProxies
 from hive.asgi import (
@@ -24,9 +27,12 @@ from hive.asgi import (
 )
 from hive.resource import Resource
 from hive.server import Site
+from hive.websocket import MAX_QUEUE
 from hive.worker.body import HIGH_WATER
 from hive.worker.connection import ConnectionLimits
+from hive.worker.websocket import WebSocketConnection
 from tests.unit.harness import Harness, Response, run
+from tests.unit.test_websocket import handshake_bytes
 
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -680,3 +686,293 @@ def test_a_cancelled_application_cuts_the_connection() -> None:
     harness = run(scenario())
     assert harness.transport.aborted
     assert not harness.transport.data
+
+
+# -- the websocket scope -----------------------------------------------------------------------
+
+
+class WSClient:
+    """An ASGI application mounted at /api, reached with websockets' client codec."""
+
+    def __init__(self, app: App) -> None:
+        self.harness = Harness(mounted(app))
+        self.codec = WSProtocol(Side.CLIENT)
+        self._seen = 0
+
+    async def open(self, path: str = "/api/ws", **headers: str) -> bytes:
+        """Send the handshake; the response's head once the application answered it."""
+        self.harness.send(handshake_bytes(path, **headers))
+        await settle(lambda: b"\r\n\r\n" in self.harness.transport.data)
+        data = bytes(self.harness.transport.data)
+        head = data.partition(b"\r\n\r\n")[0]
+        self._seen = len(head) + 4
+        return head
+
+    def send_text(self, text: str) -> None:
+        self.codec.send_text(text.encode())
+        self._flush()
+
+    def send_bytes(self, data: bytes) -> None:
+        self.codec.send_binary(data)
+        self._flush()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """The closing handshake; then the TCP connection ends, as the driver tells it."""
+        self.codec.send_close(code, reason)
+        await self.closed()
+
+    async def closed(self) -> None:
+        """Answer what the server sent (a close frame), then end the TCP connection."""
+        self._flush()
+        await settle(lambda: self.harness.transport.closed)
+        self.harness.driven.connection_lost(None)
+
+    def _flush(self) -> None:
+        for data in self.codec.data_to_send():
+            if data:
+                self.harness.send(data)
+
+    def frames(self) -> list[Frame]:
+        data = bytes(self.harness.transport.data)
+        fresh, self._seen = data[self._seen :], len(data)
+        if fresh:
+            self.codec.receive_data(fresh)
+        return [event for event in self.codec.events_received() if isinstance(event, Frame)]
+
+    async def wait_frames(self, count: int) -> list[Frame]:
+        got: list[Frame] = []
+
+        def enough() -> bool:
+            got.extend(self.frames())
+            return len(got) >= count
+
+        await settle(enough)
+        return got
+
+
+class Echo:
+    """Accepts (with a subprotocol if asked to), echoes, and records what it was told."""
+
+    def __init__(self, subprotocol: str | None = None) -> None:
+        self.subprotocol = subprotocol
+        self.scope: Scope = {}
+        self.received: list[Message] = []
+        self.errors: list[BaseException] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        assert (await receive()) == {"type": "websocket.connect"}
+        await send({"type": "websocket.accept", "subprotocol": self.subprotocol})
+        while True:
+            message = await receive()
+            self.received.append(message)
+            if message["type"] == "websocket.disconnect":
+                try:
+                    await send({"type": "websocket.send", "text": "too late"})
+                except OSError as exc:
+                    self.errors.append(exc)
+                return
+            if message.get("text") == "close please":
+                await send({"type": "websocket.close", "code": 4000, "reason": "asked"})
+                continue
+            reply = {"type": "websocket.send", "text": message.get("text")}
+            if message.get("bytes") is not None:
+                reply = {"type": "websocket.send", "bytes": message["bytes"]}
+            await send(reply)
+
+
+def test_websocket_scope_echo_and_a_client_close() -> None:
+    app = Echo(subprotocol="chat.v2")
+
+    async def scenario() -> tuple[bytes, list[Frame], WSClient]:
+        client = WSClient(app)
+        head = await client.open(
+            "/api/ws?room=1", Sec_WebSocket_Protocol="chat.v1, chat.v2", Origin="http://x"
+        )
+        client.send_text("héllo")
+        client.send_bytes(b"\x00\x01")
+        frames = await client.wait_frames(2)
+        await client.close(1000, "bye")
+        await settle(lambda: len(app.received) == 3 and bool(app.errors))
+        return head, frames, client
+
+    head, frames, client = run(scenario())
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert b"Sec-WebSocket-Protocol: chat.v2" in head
+    assert [(f.opcode, f.data) for f in frames] == [
+        (Opcode.TEXT, "héllo".encode()),
+        (Opcode.BINARY, b"\x00\x01"),
+    ]
+    scope = app.scope
+    assert scope["type"] == "websocket" and "method" not in scope
+    assert (scope["scheme"], scope["root_path"], scope["path"]) == ("ws", "/api", "/api/ws")
+    assert scope["query_string"] == b"room=1"
+    assert scope["subprotocols"] == ["chat.v1", "chat.v2"]
+    assert scope["asgi"]["spec_version"] == "2.4"
+    assert "websocket.http.response" in scope["extensions"]
+    assert app.received[-1] == {"type": "websocket.disconnect", "code": 1000, "reason": "bye"}
+    assert isinstance(app.errors[0], ClientDisconnected)
+    assert isinstance(client.harness.driven, WebSocketConnection)
+
+
+def test_the_application_closes_with_its_code() -> None:
+    app = Echo()
+
+    async def scenario() -> list[Frame]:
+        client = WSClient(app)
+        await client.open()
+        client.send_text("close please")
+        return await client.wait_frames(1)
+
+    (frame,) = run(scenario())
+    assert Close.parse(frame.data) == Close(4000, "asked")
+
+
+@pytest.mark.parametrize("how", ["close", "return", "raise"])
+def test_no_accept_answers_over_http(how: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        if how == "close":
+            await send({"type": "websocket.close"})
+        elif how == "raise":
+            raise ValueError("not today")
+
+    async def scenario() -> bytes:
+        client = WSClient(app)
+        await client.open()
+        await settle(lambda: client.harness.connection.idle)
+        return bytes(client.harness.transport.data)
+
+    with caplog.at_level(logging.ERROR):
+        data = run(scenario())
+    assert data.startswith(b"HTTP/1.1 500" if how == "raise" else b"HTTP/1.1 403")
+    if how == "raise":
+        assert "not today" in caplog.text
+
+
+def test_a_denial_response_is_the_applications_own() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        headers = [(b"www-authenticate", b"Bearer")]
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": b"log in first"})
+
+    async def scenario() -> Response:
+        client = WSClient(app)
+        await client.open()
+        await settle(lambda: client.harness.connection.idle)
+        return client.harness.response()
+
+    response = run(scenario())
+    assert (response.status, response.body) == (401, b"log in first")
+    assert response.header("www-authenticate") == "Bearer"
+
+
+def test_an_error_after_the_accept_closes_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        raise ValueError("broken handler")
+
+    async def scenario() -> list[Frame]:
+        client = WSClient(app)
+        await client.open()
+        client.send_text("anything")
+        return await client.wait_frames(1)
+
+    with caplog.at_level(logging.ERROR):
+        (frame,) = run(scenario())
+    assert Close.parse(frame.data).code == 1011
+    assert "broken handler" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("accept", "error"),
+    [
+        ({"type": "websocket.accept", "subprotocol": "nope"}, ValueError),
+        ({"type": "websocket.accept", "headers": [(b"upgrade", b"h2c")]}, ValueError),
+        ({"type": "websocket.send", "text": "before accept"}, RuntimeError),
+        ({"type": "websocket.nonsense"}, ValueError),
+    ],
+)
+def test_wrong_websocket_messages_raise_in_send(accept: Message, error: type[Exception]) -> None:
+    raised: list[BaseException] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        try:
+            await send(accept)
+        except Exception as exc:
+            raised.append(exc)
+            raise
+
+    async def scenario() -> bytes:
+        client = WSClient(app)
+        await client.open()
+        return bytes(client.harness.transport.data)
+
+    data = run(scenario())
+    assert len(raised) == 1 and isinstance(raised[0], error)
+    assert data.startswith(b"HTTP/1.1 500")
+
+
+def test_an_invalid_handshake_is_refused_before_the_application_runs() -> None:
+    app = Echo()
+    raw = handshake_bytes("/api/ws", Sec_WebSocket_Key="short").replace(b"short", b"c2hvcnQ=")
+    response = serve(mounted(app), raw)
+    assert response.status == 400
+    assert app.scope == {}
+
+
+def test_another_upgrade_is_plain_http_for_the_application() -> None:
+    app = Recorder()
+    serve(mounted(app), request("/api/", headers="Connection: Upgrade\r\nUpgrade: h2c\r\n"))
+    assert app.scope["type"] == "http"
+
+
+def test_a_websocket_application_that_is_behind_pauses_reading() -> None:
+    async def scenario() -> tuple[bool, bool, list[Message]]:
+        release = asyncio.Event()
+        got: list[Message] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await release.wait()
+            while len(got) < MAX_QUEUE + 2:
+                got.append(await receive())
+
+        client = WSClient(app)
+        await client.open()
+        for n in range(MAX_QUEUE + 2):
+            client.send_text(str(n))
+        paused = not client.harness.transport.reading
+        release.set()
+        await settle(lambda: len(got) == MAX_QUEUE + 2)
+        return paused, client.harness.transport.reading, got
+
+    paused, reading, got = run(scenario())
+    assert paused and reading
+    assert [m["text"] for m in got] == [str(n) for n in range(MAX_QUEUE + 2)]
+
+
+def test_draining_closes_an_open_websocket_with_1001() -> None:
+    app = Echo()
+
+    async def scenario() -> list[Frame]:
+        client = WSClient(app)
+        await client.open()
+        ws = client.harness.driven
+        assert isinstance(ws, WebSocketConnection)
+        ws.drain(0.0)
+        ws.check_deadlines(100.0)
+        frames = await client.wait_frames(1)
+        await client.closed()
+        await settle(lambda: bool(app.received))
+        return frames
+
+    (frame,) = run(scenario())
+    assert Close.parse(frame.data).code == 1001
+    assert app.received[-1]["type"] == "websocket.disconnect"
+    assert app.received[-1]["code"] == 1001
