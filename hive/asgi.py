@@ -39,8 +39,19 @@ such an application keeps the old workers.  An application that raises before re
 the event does not speak lifespan (as uvicorn's "auto"): it is served without.  What
 startup puts in ``scope["state"]`` is copied (shallowly) into every request's scope.
 
-A WebSocket handshake is not yet given the ``websocket`` scope: it reaches the
-application as an ``http`` request.
+The ``websocket`` scope (spec 2.4) for a request with ``Upgrade: websocket``: a handshake
+hive.worker.websocket refuses (no key, another version) is answered 400/426 before the
+application runs.  ``receive()`` gives ``websocket.connect``; ``websocket.accept`` (with
+a subprotocol the client offered, and extra headers) answers 101 and hands the connection
+to a `hive.worker.websocket.WebSocketConnection` (the one hive.websocket uses: pings,
+deadlines, the size limit, 1001 when the worker drains), whose messages ``receive()``
+gives as ``websocket.receive``; reading pauses while the application is `MAX_QUEUE`
+messages behind.  ``send()`` waits while the client is not reading.  A close (or a
+return) before the accept answers 403; ``websocket.http.response.start``/``body`` (the
+denial extension) answer with the application's own response; an error before the accept
+is a 500, after it a close with 1011.  ``websocket.disconnect`` carries the close code and
+reason; a send after it raises `ClientDisconnected`.  Another Upgrade (h2c) is an ordinary
+``http`` request.
 """
 
 from __future__ import annotations
@@ -125,9 +136,10 @@ class ASGIResource:
         self._context = contextvars.copy_context()
 
     def render(self, request: IRequest) -> Any:
-        """Start the application in a task of its own; it answers through ``send``."""
+        """Start the application in a task of its own (``http`` scope, or ``websocket``
+        for a WebSocket handshake); it answers through ``send``."""
         # A container reads the request hive's Site makes (its parsed head, its answer
-        # path), not only what IRequest promises.
+        # path, its switch to another protocol), not only what IRequest promises.
         request = cast(Request, request)
         scope = http_scope(request, self.lifespan.state)
         runner: Awaitable[None]
@@ -602,8 +614,8 @@ class _WebSocketCall:
             self._deny()
         elif state is _WS.OPEN:
             self._end(CloseCode.NORMAL)
-        elif state is _WS.DENIED:
-            self.http.returned()
+        elif state is _WS.DENIED and not self.request.finished:
+            self.http.returned()  # a denial response left unfinished
 
     def raised(self, exc: BaseException) -> None:
         state = self.state

@@ -7,6 +7,7 @@ and a Starlette application (at /star).  http.client and raw sockets talk to the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.client
 import json
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from tests.integration.conftest import HiveProcess
 from tests.integration.test_supervisor import (
@@ -39,7 +43,16 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import (
+    BackgroundTasks,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
@@ -165,6 +178,22 @@ async def upload(request: Request):
 @app.get("/error")
 async def error():
     raise RuntimeError("fastapi boom")
+
+
+@app.websocket("/ws/{room}")
+async def chat(websocket: WebSocket, room: str, name: str = "anon"):
+    if name == "intruder":
+        await websocket.close(code=1008)
+        return
+    await websocket.accept(subprotocol="chat.v1")
+    pool = websocket.state.pool
+    await websocket.send_json({"room": room, "name": name, "worker": pool["opened_by"]})
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await websocket.send_text(f"{name}@{room}: {text}")
+    except WebSocketDisconnect as gone:
+        mark(f"ws-{name}-gone-{gone.code}")
 """
 
 STARLETTE_APP = """
@@ -453,6 +482,42 @@ def test_each_worker_closes_its_resource_on_stop(hive_run: Any, tmp_path: Path) 
     marks = {p.name for p in (tmp_path / "marks").iterdir()}
     for pid in workers:
         assert {f"fastapi-startup-{pid}", f"fastapi-shutdown-{pid}"} <= marks, marks
+
+
+def ws_url(served: Served, path: str) -> str:
+    return f"ws://127.0.0.1:{served.process.port}{served.prefix}{path}"
+
+
+def test_a_websocket_route(served: Served) -> None:
+    name = f"n{uuid.uuid4().hex[:8]}"
+
+    async def talk() -> tuple[Any, list[Any], Any]:
+        async with websockets.connect(
+            ws_url(served, f"/ws/lobby?name={name}"), subprotocols=[Subprotocol("chat.v1")]
+        ) as ws:
+            hello = json.loads(await ws.recv())
+            replies = []
+            for text in ("hi", "héllo"):
+                await ws.send(text)
+                replies.append(await ws.recv())
+            return hello, replies, ws.subprotocol
+
+    hello, replies, subprotocol = asyncio.run(asyncio.wait_for(talk(), 30))
+    assert hello["room"] == "lobby" and hello["name"] == name and hello["worker"] > 0
+    assert replies == [f"{name}@lobby: hi", f"{name}@lobby: héllo"]
+    assert subprotocol == "chat.v1"
+    served.wait_for_mark(f"ws-{name}-gone-1000")
+
+
+def test_a_websocket_refused_before_accept_is_a_403(served: Served) -> None:
+    async def knock() -> int:
+        try:
+            async with websockets.connect(ws_url(served, "/ws/lobby?name=intruder")):
+                return 101
+        except InvalidStatus as exc:
+            return int(exc.response.status_code)
+
+    assert asyncio.run(asyncio.wait_for(knock(), 30)) == 403
 
 
 # -- beside static files and a Starlette app ---------------------------------------------------
