@@ -103,6 +103,9 @@ class Config:
     asgi: bool = False
     #: Threads per worker for WSGI applications; 0 runs them on the event loop.
     threads: int = 10
+    #: The bus (hive.pubsub) between hosts: a Redis URL (redis://host:port/db, rediss://
+    #: for TLS, unix:///path.sock?db=N); None: the supervisor relays it on this host.
+    pubsub: str | None = None
     head: HeadLimits = field(default_factory=HeadLimits)
     connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
@@ -137,6 +140,8 @@ class Config:
                 "session_cookie: must be a cookie name (letters, digits, !#$%&'*+-.^_`|~)"
                 f" without a __Host- or __Secure- prefix, got {cookie!r}"
             )
+        if self.pubsub is not None:
+            _check_pubsub(self.pubsub)
         try:
             TrustedProxies(self.forwarded_allow)
         except ValueError as exc:
@@ -169,3 +174,17 @@ class Config:
                 value = getattr(limits, item.name)
                 if value <= 0:
                     raise ConfigError(f"{item.name}: must be positive, got {value}")
+
+
+_PUBSUB_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _check_pubsub(url: str) -> None:
+    if not url.startswith(_PUBSUB_SCHEMES):
+        raise ConfigError(
+            f"pubsub: a Redis URL (redis://host:port/db, rediss://..., unix:///path), got {url!r}"
+        )
+    try:
+        import redis  # noqa: F401  (the workers would fail one by one without it)
+    except ImportError:
+        raise ConfigError("pubsub: Redis needs redis-py: pip install 'hive[redis]'") from None

@@ -113,6 +113,10 @@ def encodable(request: IRequest) -> bool:
     content_type = headers.getRawHeaders(b"content-type")
     if content_type:
         media = content_type[-1].split(b";", 1)[0].strip().lower()
+        if media == b"text/event-stream":
+            # Each event must reach the client as it is written, and proxies in between
+            # (and some EventSource clients) hold a compressed stream back.
+            return False
         if media in _INCOMPRESSIBLE:
             return False
         if media.startswith(_INCOMPRESSIBLE_PREFIXES) and media not in _COMPRESSIBLE_IMAGES:

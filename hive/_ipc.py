@@ -40,10 +40,15 @@ __all__ = [
     "Hello",
     "Malformed",
     "Message",
+    "Publish",
+    "Published",
     "Ready",
     "Stats",
     "Stop",
+    "Subscribe",
+    "Subscribed",
     "Unknown",
+    "Unsubscribe",
     "encode",
 ]
 
@@ -107,6 +112,14 @@ class Stats:
     websocket_closes: dict[str, int] = field(default_factory=dict)
     #: HTTP logins (hive.guard) by result: "succeeded", "failed", "limited", "busy".
     logins: dict[str, int] = field(default_factory=dict)
+    #: The bus (hive.pubsub): messages this worker published, handed to its subscribers,
+    #: and lost (a slow subscriber dropped, an unreachable bus); subscribers now, and
+    #: subscribers dropped for being slow.
+    pubsub_published: int = 0
+    pubsub_delivered: int = 0
+    pubsub_dropped: int = 0
+    pubsub_subscribers: int = 0
+    pubsub_slow: int = 0
 
     def __post_init__(self) -> None:
         if len(self.durations) != len(DURATION_BUCKETS) + 1:
@@ -137,6 +150,56 @@ class Stop:
 
 
 @dataclass(frozen=True, slots=True)
+class Publish:
+    """Worker: publish ``data`` on ``channel`` (hive.pubsub); the relay gives it its id."""
+
+    channel: str
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Worker: send me what is published on ``channel`` from now on, and answer ``token``
+    with a `Subscribed` holding the messages held after the id ``after`` ("" for none)."""
+
+    channel: str
+    token: int
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Worker: its last subscriber of ``channel`` is gone."""
+
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """Supervisor: a message published on a channel the worker subscribed to."""
+
+    channel: str
+    id: str
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """Supervisor: the answer to `Subscribe` ``token``: the messages to replay, oldest
+    first, split over several messages under the size limit (``more`` on all but the last).
+    Every message published after it reaches the worker as `Published`."""
+
+    token: int
+    ids: list[str]
+    data: list[str | bytes]
+    more: bool
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.data):
+            raise ValueError("subscribed: ids and data differ in length")
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """A well-formed message of a kind this version does not know."""
 
@@ -151,7 +214,22 @@ class Malformed:
     reason: str
 
 
-Message: TypeAlias = Hello | Ready | Heartbeat | Stats | Failed | Drain | Stop
+Message: TypeAlias = (
+    Hello
+    | Ready
+    | Heartbeat
+    | Stats
+    | Failed
+    | Drain
+    | Stop
+    | Publish
+    | Subscribe
+    | Unsubscribe
+    | Published
+    | Subscribed
+)
+#: The bus's messages, which the supervisor's relay decides on (hive.supervisor.relay).
+BUS_MESSAGES = (Publish, Subscribe, Unsubscribe)
 
 _KINDS: dict[type[Any], str] = {
     Hello: "hello",
@@ -161,6 +239,11 @@ _KINDS: dict[type[Any], str] = {
     Failed: "failed",
     Drain: "drain",
     Stop: "stop",
+    Publish: "publish",
+    Subscribe: "subscribe",
+    Unsubscribe: "unsubscribe",
+    Published: "published",
+    Subscribed: "subscribed",
 }
 _CLASSES = {kind: cls for cls, kind in _KINDS.items()}
 _NAMES = {cls: tuple(field.name for field in fields(cls)) for cls in _KINDS}
@@ -184,6 +267,12 @@ _CHECKS: dict[str, Any] = {
     "int": lambda v: v if _is_int(v) else None,
     "float": lambda v: float(v) if _is_int(v) or isinstance(v, float) else None,
     "str": lambda v: v if isinstance(v, str) else None,
+    "bool": lambda v: v if isinstance(v, bool) else None,
+    "str | bytes": lambda v: v if isinstance(v, str | bytes) else None,
+    "list[str]": lambda v: v if isinstance(v, list) and all(type(s) is str for s in v) else None,
+    "list[str | bytes]": lambda v: (
+        v if isinstance(v, list) and all(isinstance(s, str | bytes) for s in v) else None
+    ),
     "dict[str, int]": lambda v: (
         v
         if isinstance(v, dict) and all(type(k) is str and _is_int(n) for k, n in v.items())

@@ -179,6 +179,12 @@ def _size(text: str) -> int:
     metavar="PATH",
     help="The server's secret (Digest nonces), for several hosts  [default: random per run]",
 )
+@click.option(
+    "--pubsub",
+    default=None,
+    metavar="URL",
+    help="The bus between hosts: redis://host:port/db  [default: the supervisor, this host]",
+)
 @click.option("--display-tracebacks", is_flag=True, help="Show tracebacks on 500 pages.")
 @click.option(
     "--reload",
@@ -424,6 +430,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         wsgi=options["wsgi"],
         asgi=options["asgi"],
         threads=options["threads"],
+        pubsub=options["pubsub"] or None,
         server_header=options["server_header"],
         graceful_timeout=options["graceful_timeout"],
         workers=workers if workers is not None else 1 if options["reload"] else usable_cores(),

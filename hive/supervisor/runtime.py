@@ -138,7 +138,7 @@ class Supervisor:
             log.info(
                 "development mode: a change to the sources in %s reloads", _shown(self.sources)
             )
-        self._dispatch(sv.Boot())
+        self._dispatch(sv.Boot(epoch=int(time.time() * 1000)))
         next_tick = time.monotonic() + TICK
         try:
             while self.exit is None:

@@ -27,6 +27,10 @@ How the decisions fit together:
   before the first workers are ready) is kept and reloads once that is over, so the code
   served is never older than the last save.  Workers that cannot start, at boot or after
   too many failed starts, do not stop the supervisor: it waits for the next change.
+- **The bus.**  `Publish`, `Subscribe` and `Unsubscribe` from workers go to the relay
+  (hive.supervisor.relay), which answers with the messages to send and nothing else: no
+  worker bookkeeping happens for them.  A worker told to drain or stop gets no more
+  messages (its subscribers end, and their clients come back to the new workers).
 - **Stopping.**  SIGTERM or ``hive stop`` drains every worker, then SIGKILLs what is left
   after ``graceful_timeout``; SIGINT tells workers to stop at once, and a second SIGINT
   kills them.  The supervisor exits when its last worker has.
@@ -40,6 +44,8 @@ from enum import Enum
 from typing import Any
 
 from hive import _ipc as ipc
+from hive.supervisor import relay as bus
+from hive.supervisor.relay import Relay
 from hive.supervisor.totals import Totals
 
 __all__ = [
@@ -71,7 +77,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Boot:
-    """The supervisor has bound its sockets and is about to start workers."""
+    """The supervisor has bound its sockets and is about to start workers.
+
+    ``epoch`` (Unix time in ms) starts the bus's event ids, so that ids given after a
+    restart are greater than any given before it.
+    """
+
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +323,8 @@ class SupervisorState:
     reloads: dict[str, int] = field(default_factory=dict)
     #: Cumulative stats of workers that are gone, so totals never go backwards.
     retired: Totals = field(default_factory=Totals)
+    #: The bus on this host: interest, backlog and ids.
+    relay: Relay = field(default_factory=lambda: Relay.new(0))
 
     @classmethod
     def new(cls, config: SupervisorConfig) -> SupervisorState:
@@ -319,8 +333,11 @@ class SupervisorState:
 
 def handle(state: SupervisorState, event: Event, now: float) -> list[Action]:
     """Apply ``event`` at time ``now``; return what the runtime must do, in order."""
+    if isinstance(event, MessageReceived) and isinstance(event.message, ipc.BUS_MESSAGES):
+        return _bus(state, event.pid, event.message, now)  # the busy path: nothing else
     actions: list[Action] = []
     if isinstance(event, Boot):
+        state.relay.backlog.epoch = event.epoch
         actions.append(Log("info", f"starting {state.target} worker(s)"))
     elif isinstance(event, Spawned):
         _spawned(state, event, now)
@@ -377,6 +394,7 @@ def _exited(state: SupervisorState, event: Exited, now: float, actions: list[Act
     worker = state.workers.pop(event.pid, None)
     if worker is None:
         return
+    state.relay.forget(worker.pid)
     _retire_stats(state, worker)
     how = f"exit code {event.status}" if event.status >= 0 else f"signal {-event.status}"
     if worker.state in (WorkerState.DRAINING, WorkerState.STOPPING):
@@ -407,6 +425,20 @@ def _exited(state: SupervisorState, event: Exited, now: float, actions: list[Act
     actions.append(Log("error", f"worker {worker.pid} (slot {worker.slot}) died ({how})"))
     ready_at = worker.ready_at if worker.ready_at is not None else now
     _note_failure(state, worker.slot, now, quick=now - ready_at < 1.0)
+
+
+def _bus(
+    state: SupervisorState,
+    pid: int,
+    message: ipc.Publish | ipc.Subscribe | ipc.Unsubscribe,
+    now: float,
+) -> list[Action]:
+    worker = state.workers.get(pid)
+    if worker is None:
+        return []
+    serving = worker.state in _SERVING and state.phase is not Phase.STOPPING
+    sends = bus.handle(state.relay, pid, message, now, serving=serving)
+    return [Send(target, out) for target, out in sends]
 
 
 def _message(
@@ -530,6 +562,7 @@ def _control(state: SupervisorState, event: Control, now: float, actions: list[A
 
 def _tick(state: SupervisorState, now: float, actions: list[Action]) -> None:
     config = state.config
+    state.relay.backlog.expire(now)
     for worker in list(state.workers.values()):
         if worker.kill_at is not None and now >= worker.kill_at:
             worker.kill_at = None
@@ -655,6 +688,7 @@ def _has_replacement(state: SupervisorState, worker: Worker) -> bool:
 def _drain(state: SupervisorState, worker: Worker, now: float, actions: list[Action]) -> None:
     timeout = state.config.graceful_timeout
     worker.state = WorkerState.DRAINING
+    state.relay.forget(worker.pid)
     # The worker enforces the timeout itself; SIGKILL is the backstop.
     worker.kill_at = now + timeout + 5.0
     actions.append(Send(worker.pid, ipc.Drain(timeout)))
@@ -837,6 +871,7 @@ def _stop_now(state: SupervisorState, now: float, actions: list[Action]) -> None
     actions.append(Log("info", "stopping now"))
     for worker in state.workers.values():
         worker.state = WorkerState.STOPPING
+        state.relay.forget(worker.pid)
         actions.append(Send(worker.pid, ipc.Stop()))
     state.stop_deadline = now + 5.0
 

@@ -1,13 +1,15 @@
 """A worker process: import the application, serve it, report to the supervisor.
 
 The supervisor forks a worker and hands it one end of a socketpair (the channel) and the
-listening sockets of its slot.  The worker says Hello, imports the application (so a
-reload runs new code), runs the lifespan startup of its ASGI applications (one that fails
-is a failed start: the worker says Failed and exits), starts serving and says Ready; then,
+listening sockets of its slot.  The worker says Hello, sets up its bus (hive.pubsub: the
+supervisor's relay over this channel, or Redis), imports the application (so a reload
+runs new code), runs the lifespan startup of its ASGI applications (one that fails is a
+failed start: the worker says Failed and exits), starts serving and says Ready; then,
 from its event loop, a Heartbeat and its Stats every second (a blocked loop goes silent,
-and the supervisor replaces it).  Drain makes it stop accepting, finish what is in flight,
-run the ASGI lifespan shutdown and exit; Stop makes it exit at once.  When the channel
-closes, the supervisor is gone: the worker drains and exits too, so no worker outlives its
+and the supervisor replaces it).  Drain makes it end its subscriptions (their clients
+reconnect to the new workers), stop accepting, finish what is in flight, run the ASGI
+lifespan shutdown and exit; Stop makes it exit at once.  When the channel closes, the
+supervisor is gone: the worker drains and exits too, so no worker outlives its
 supervisor.
 """
 
@@ -24,13 +26,14 @@ from typing import Any, cast
 
 from hive import _ipc as ipc
 from hive import _reactor as reactor
-from hive import asgi, wsgi
+from hive import asgi, pubsub, wsgi
 from hive._accesslog import AccessLog, AccessLogError
 from hive._config import Config
 from hive._forwarded import TrustedProxies
 from hive._loader import LoadError, load_target, resolve_site
 from hive._logs import reopen_log_files
 from hive.http import HTTPFactory
+from hive.pubsub.relay import RelayBus
 from hive.resource import Resource
 from hive.server import Site, site_for_factory
 from hive.session import DEFAULT_COOKIE_NAME, SQLiteStore, session_file
@@ -202,13 +205,18 @@ class _Channel(asyncio.Protocol):
         self.decoder = ipc.Decoder()
         self.transport: asyncio.Transport | None = None
         self.orders: asyncio.Queue[ipc.Drain | ipc.Stop | None] = asyncio.Queue()
+        #: The relay's bus, when the supervisor carries it.
+        self.bus: RelayBus | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         for message in self.decoder.feed(data):
-            if isinstance(message, ipc.Drain | ipc.Stop):
+            if isinstance(message, ipc.Published | ipc.Subscribed):
+                if self.bus is not None:
+                    self.bus.received(message)
+            elif isinstance(message, ipc.Drain | ipc.Stop):
                 self.orders.put_nowait(message)
             else:
                 log.warning("unexpected message from the supervisor: %r", message)
@@ -234,6 +242,8 @@ async def _run(
     channel.send(ipc.Hello(ipc.PROTOCOL_VERSION, slot, generation, os.getpid()))
     # Before the application: its first import of Twisted's reactor gets one on this loop.
     reactor.install_hook(loop)
+    bus = make_bus(config, channel, loop)
+    pubsub.set_bus(bus)
     try:
         access_log = AccessLog.open(config.access_log)
         site = load_site(config, access_log)
@@ -267,7 +277,10 @@ async def _run(
         if server is not None:
             idle = sum(1 for c in server.connections if c.idle)
             snapshot = stats.snapshot(
-                accepted=server.accepted, active=len(server.connections) - idle, idle=idle
+                accepted=server.accepted,
+                active=len(server.connections) - idle,
+                idle=idle,
+                bus=bus,
             )
             channel.send(snapshot)
 
@@ -288,6 +301,9 @@ async def _run(
     else:
         timeout = 0.0
     drain_started = loop.time()
+    # Subscriptions end first: event streams finish, and their clients reconnect to the
+    # workers that replace this one, asking for what they missed.
+    bus.close()
     shutdown: Any = asyncio.ensure_future(server.shutdown(timeout))
     # A Stop while draining cuts the drain short.
     stopped = timeout == 0.0
@@ -307,4 +323,16 @@ async def _run(
     await reactor.shutdown(min(max(timeout, 1.0), 5.0))
     if access_log is not None:
         access_log.close()
+    await bus.aclose()
     return 0
+
+
+def make_bus(config: Config, channel: _Channel, loop: asyncio.AbstractEventLoop) -> pubsub.Bus:
+    """The worker's bus: Redis's with ``--pubsub redis://...``, else the supervisor's relay."""
+    if config.pubsub:
+        from hive.pubsub.redisbus import RedisBus  # only a worker that uses Redis needs it
+
+        return RedisBus(config.pubsub, loop)
+    bus = RelayBus(channel.send, loop)
+    channel.bus = bus
+    return bus

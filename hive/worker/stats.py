@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import bisect
 import time
+from typing import TYPE_CHECKING
 
 import psutil
 
 from hive import _ipc as ipc
+
+if TYPE_CHECKING:
+    from hive.pubsub import Bus
 
 __all__ = ["WorkerStats"]
 
@@ -66,7 +70,9 @@ class WorkerStats:
         """An HTTP login (hive.guard) ended: "succeeded", "failed", "limited" or "busy"."""
         self._logins[result] = self._logins.get(result, 0) + 1
 
-    def snapshot(self, *, accepted: int, active: int, idle: int) -> ipc.Stats:
+    def snapshot(
+        self, *, accepted: int, active: int, idle: int, bus: Bus | None = None
+    ) -> ipc.Stats:
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             times = self._process.cpu_times()
@@ -89,4 +95,9 @@ class WorkerStats:
             websocket_messages_out=self.websocket_messages_out,
             websocket_closes={str(code): n for code, n in self.websocket_closes.items()},
             logins=dict(self._logins),
+            pubsub_published=bus.published if bus is not None else 0,
+            pubsub_delivered=bus.delivered if bus is not None else 0,
+            pubsub_dropped=bus.dropped if bus is not None else 0,
+            pubsub_subscribers=bus.subscribers() if bus is not None else 0,
+            pubsub_slow=bus.slow if bus is not None else 0,
         )

@@ -21,10 +21,15 @@ from hive._ipc import (
     Hello,
     Malformed,
     Message,
+    Publish,
+    Published,
     Ready,
     Stats,
     Stop,
+    Subscribe,
+    Subscribed,
     Unknown,
+    Unsubscribe,
     encode,
 )
 
@@ -46,6 +51,11 @@ STATS = Stats(
     websocket_messages_out=90,
     websocket_closes={"1000": 5, "1001": 2},
     logins={"succeeded": 3, "failed": 2},
+    pubsub_published=5,
+    pubsub_delivered=40,
+    pubsub_dropped=1,
+    pubsub_subscribers=7,
+    pubsub_slow=1,
 )
 EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     (
@@ -59,6 +69,24 @@ EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     (Failed(error=IMPORT_ERROR), "failed", {"error": IMPORT_ERROR}),
     (Drain(timeout=30.0), "drain", {"timeout": 30.0}),
     (Stop(), "stop", {}),
+    (Publish("news", "héllo"), "publish", {"channel": "news", "data": "héllo"}),
+    (Publish("raw", b"\x00\xff"), "publish", {"channel": "raw", "data": b"\x00\xff"}),
+    (
+        Subscribe("news", token=3, after="1700000000000-41"),
+        "subscribe",
+        {"channel": "news", "token": 3, "after": "1700000000000-41"},
+    ),
+    (Unsubscribe("news"), "unsubscribe", {"channel": "news"}),
+    (
+        Published("news", "1700000000000-42", b"x"),
+        "published",
+        {"channel": "news", "id": "1700000000000-42", "data": b"x"},
+    ),
+    (
+        Subscribed(3, ["1-1", "1-2"], ["a", b"b"], more=True),
+        "subscribed",
+        {"token": 3, "ids": ["1-1", "1-2"], "data": ["a", b"b"], "more": True},
+    ),
 ]
 MESSAGES = [message for message, _, _ in EXAMPLES]
 
@@ -84,7 +112,10 @@ def decode_one(data: bytes) -> object:
 def test_protocol_constants() -> None:
     assert PROTOCOL_VERSION == 1
     assert DURATION_BUCKETS == (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-    assert set(typing.get_args(Message)) == {Hello, Ready, Heartbeat, Stats, Failed, Drain, Stop}
+    assert set(typing.get_args(Message)) == {
+        *(Hello, Ready, Heartbeat, Stats, Failed, Drain, Stop),
+        *(Publish, Subscribe, Unsubscribe, Published, Subscribed),
+    }
 
 
 @pytest.mark.parametrize(("message", "kind", "fields"), EXAMPLES)
@@ -171,6 +202,13 @@ def test_field_added_later_takes_its_default(
     assert decoded == default
 
 
+def test_subscribed_needs_as_many_ids_as_data() -> None:
+    fields = {"token": 1, "ids": ["1-1"], "data": [], "more": False}
+    assert decode_one(pack("subscribed", fields)) == Malformed(
+        "subscribed: ids and data differ in length"
+    )
+
+
 # A wrongly typed value for each annotation; bool is not an int, though Python says it is.
 WRONG: dict[str, list[object]] = {
     "int": [True, 1.0, "1", None, [1]],
@@ -178,6 +216,10 @@ WRONG: dict[str, list[object]] = {
     "str": [1, b"bytes", None],
     "dict[str, int]": [[], {"GET 200": "1"}, {"GET 200": 1.0}, {b"GET 200": 1}, {"GET 200": True}],
     "list[int]": [{}, [1.0] * 12, ["1"] * 12, [None] * 12],
+    "bool": [0, 1, "true", None],
+    "str | bytes": [1, None, ["x"], 1.5],
+    "list[str]": [{}, "1-1", [b"1-1"], [1]],
+    "list[str | bytes]": [{}, "ab", [1], [None]],
 }
 BAD = [
     (kind, name, annotation, value)
@@ -374,6 +416,19 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Failed, st.text()),
     st.builds(Drain, floats),
     st.just(Stop()),
+    st.builds(Publish, st.text(), st.text() | st.binary()),
+    st.builds(Subscribe, st.text(), ints, st.text()),
+    st.builds(Unsubscribe, st.text()),
+    st.builds(Published, st.text(), st.text(), st.text() | st.binary()),
+    st.lists(st.tuples(st.text(), st.text() | st.binary()), max_size=4).flatmap(
+        lambda pairs: st.builds(
+            Subscribed,
+            ints,
+            st.just([i for i, _ in pairs]),
+            st.just([d for _, d in pairs]),
+            st.booleans(),
+        )
+    ),
 )
 values = st.recursive(
     st.none()
