@@ -225,14 +225,14 @@ class Subscription:
             self._ready.set_result(None)
 
     def _give(self, message: Message) -> None:
-        bus = self._bus
-        bus.delivered += 1
         if self._on_message is not None:
+            self._bus.delivered += 1
             self._on_message(message)
             return
         if len(self._queue) >= self.limit:
             self.overflowed()
             return
+        self._bus.delivered += 1
         self._queue.append(message)
         self._wake()
 

@@ -28,6 +28,7 @@ from prometheus_client.utils import floatToGoString
 
 from hive import _ipc as ipc
 from hive.supervisor.state import SupervisorState, WorkerState
+from hive.supervisor.totals import Totals
 
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
@@ -219,6 +220,8 @@ def _families(
     )
     yield GaugeMetricFamily("hive_target_workers", "Workers wanted.", value=state.target)
 
+    yield from _bus_families(state, totals, live)
+
     if listen_queues is not None:
         length = GaugeMetricFamily(
             "hive_listen_queue_length",
@@ -270,6 +273,54 @@ def _families(
     yield memory
     yield cpu
     yield start
+
+
+def _bus_families(
+    state: SupervisorState, totals: Totals, live: list[ipc.Stats]
+) -> Iterator[Metric]:
+    """hive.pubsub: the workers' counters, and the supervisor's relay and backlog."""
+    yield CounterMetricFamily(
+        "hive_pubsub_published",
+        "Messages published (hive.pubsub.publish), by every worker.",
+        value=totals.pubsub_published,
+    )
+    yield CounterMetricFamily(
+        "hive_pubsub_delivered",
+        "Messages handed to subscribers (one per subscriber).",
+        value=totals.pubsub_delivered,
+    )
+    yield CounterMetricFamily(
+        "hive_pubsub_dropped",
+        "Messages lost: to a subscriber dropped for being slow, or an unreachable bus.",
+        value=totals.pubsub_dropped,
+    )
+    yield CounterMetricFamily(
+        "hive_pubsub_slow_subscribers",
+        "Subscribers dropped because they fell their queue's length behind.",
+        value=totals.pubsub_slow,
+    )
+    yield GaugeMetricFamily(
+        "hive_pubsub_subscribers",
+        "Subscribers now (an event stream, an iterator), in every worker.",
+        value=sum(s.pubsub_subscribers for s in live),
+    )
+    relay = state.relay
+    yield CounterMetricFamily(
+        "hive_pubsub_relayed",
+        "Copies of messages the supervisor sent to workers (the bus on this host).",
+        value=relay.relayed,
+    )
+    yield GaugeMetricFamily(
+        "hive_pubsub_backlog_messages",
+        "Messages the supervisor's backlog holds for replay.",
+        value=relay.backlog.messages(),
+    )
+    yield GaugeMetricFamily(
+        "hive_pubsub_backlog_bytes",
+        "Bytes of message data in the supervisor's backlog.",
+        value=relay.backlog.bytes,
+        unit="bytes",
+    )
 
 
 def _keys(known: Sequence[str], counted: dict[str, int]) -> list[str]:

@@ -36,6 +36,11 @@ class Totals:
     websocket_closes: dict[str, int] = field(default_factory=dict)
     #: HTTP logins by result, as in `ipc.Stats.logins`.
     logins: dict[str, int] = field(default_factory=dict)
+    #: The bus: messages published, handed to subscribers, lost; slow subscribers dropped.
+    pubsub_published: int = 0
+    pubsub_delivered: int = 0
+    pubsub_dropped: int = 0
+    pubsub_slow: int = 0
 
     def add(self, stats: ipc.Stats) -> None:
         """Fold in one worker's cumulative stats (a worker that exited, or a live one)."""
@@ -52,6 +57,10 @@ class Totals:
             self.websocket_closes[code] = self.websocket_closes.get(code, 0) + count
         for key, count in stats.logins.items():
             self.logins[key] = self.logins.get(key, 0) + count
+        self.pubsub_published += stats.pubsub_published
+        self.pubsub_delivered += stats.pubsub_delivered
+        self.pubsub_dropped += stats.pubsub_dropped
+        self.pubsub_slow += stats.pubsub_slow
 
     def combined(self, live: Iterable[ipc.Stats]) -> Totals:
         """These totals plus the `live` workers' stats, as a new `Totals`."""
@@ -66,6 +75,10 @@ class Totals:
             self.websocket_messages_out,
             dict(self.websocket_closes),
             dict(self.logins),
+            self.pubsub_published,
+            self.pubsub_delivered,
+            self.pubsub_dropped,
+            self.pubsub_slow,
         )
         for stats in live:
             out.add(stats)
