@@ -17,15 +17,21 @@ run: $(BIN)/hive
 test: $(BIN)/hive tools lint typecheck
 	$(BIN)/pytest
 
-# Load tests drive hive with wrk (Debian package); installed here when we may.  The
-# tutorial's fortune.rpy runs /usr/games/fortune (fortune-mod), curl drives the proxies.
+# Debian packages, installed here when we may: load tests drive hive with wrk, the
+# tutorial's fortune.rpy runs /usr/games/fortune (fortune-mod), curl drives the proxies,
+# and the bus's tests run a real Redis (redis-server). Each is command:package.
+TOOLS := wrk:wrk /usr/games/fortune:fortune-mod curl:curl redis-server:redis-server
+
 tools:
-	@command -v wrk >/dev/null 2>&1 && test -x /usr/games/fortune && command -v curl >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk fortune-mod curl >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "wrk, fortune-mod or curl is missing and cannot be installed here: apt-get install wrk fortune-mod curl"; exit 1; \
-	  fi; }
+	    echo "not installed and cannot be installed here:$$missing (apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
 
 lint: $(BIN)/hive
 	$(BIN)/ruff check hive tests examples loadtests

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,98 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
                 break
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+class RedisServer:
+    """A real ``redis-server`` (the Debian package) on a loopback port, with a config
+    written here: no persistence, nothing outside its temporary directory."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not installed: `make tools` installs it")
+        self.workdir = Path(tempfile.mkdtemp(prefix="hive-redis-"))
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        for _attempt in range(5):
+            self.port = _free_port()
+            config = self.workdir / "redis.conf"
+            config.write_text(
+                f'bind 127.0.0.1\nport {self.port}\ndaemonize no\nsave ""\n'
+                f"appendonly no\ndir {self.workdir}\nloglevel warning\n"
+            )
+            self.proc = subprocess.Popen(
+                [binary, str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            if self._wait_ready():
+                return
+            self._kill()  # the port was taken in between: another one
+        raise AssertionError("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, db: int = 0) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=10)
+
+    def _wait_ready(self) -> bool:
+        import redis
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.client().ping():
+                    return True
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        return False
+
+    def _kill(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.proc = None
+
+    def stop(self) -> None:
+        self._kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session, stopped by pid at the end."""
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis emptied for this test."""
+    redis_server.client().flushall()
+    return redis_server.url

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ from hive.resource import Resource
 from hive.server import NOT_DONE_YET, Request, Site
 from hive.session import (
     MemoryStore,
-    RedisStore,
     Session,
     SessionRecord,
     SessionStore,
@@ -39,6 +37,7 @@ from hive.session import (
     site_sessions,
 )
 from hive.worker.main import load_site
+from tests.stores import check_store_purge, check_store_semantics
 from tests.unit.harness import Harness, Response
 
 UID = re.compile(r"[A-Za-z0-9_\-]{43}")
@@ -47,104 +46,24 @@ UID = re.compile(r"[A-Za-z0-9_\-]{43}")
 # -- stores -------------------------------------------------------------------------------------
 
 
-class FakeRedis:
-    """The few redis-py calls RedisStore makes, with keys that expire on the real clock."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, tuple[bytes, int]] = {}  # key -> (value, expiry in ms)
-
-    def _live(self, key: str) -> tuple[bytes, int] | None:
-        item = self.values.get(key)
-        if item is not None and item[1] <= time.time() * 1000:
-            del self.values[key]
-            return None
-        return item
-
-    def get(self, key: str) -> bytes | None:
-        item = self._live(key)
-        return item[0] if item else None
-
-    def pttl(self, key: str) -> int:
-        item = self._live(key)
-        return -2 if item is None else int(item[1] - time.time() * 1000)
-
-    def set(self, key: str, value: str, *, pxat: int, nx: bool, xx: bool) -> bool | None:
-        exists = self._live(key) is not None
-        if (nx and exists) or (xx and not exists):
-            return None
-        self.values[key] = (value.encode(), pxat)
-        return True
-
-    def pexpireat(self, key: str, when: int) -> bool:
-        item = self._live(key)
-        if item is None:
-            return False
-        self.values[key] = (item[0], when)
-        return True
-
-    def delete(self, key: str) -> int:
-        return 1 if self.values.pop(key, None) is not None else 0
-
-    def pipeline(self) -> FakePipeline:
-        return FakePipeline(self)
-
-
-class FakePipeline:
-    def __init__(self, client: FakeRedis) -> None:
-        self.client = client
-        self.calls: list[Callable[[], Any]] = []
-
-    def get(self, key: str) -> None:
-        self.calls.append(lambda: self.client.get(key))
-
-    def pttl(self, key: str) -> None:
-        self.calls.append(lambda: self.client.pttl(key))
-
-    def execute(self) -> list[Any]:
-        return [call() for call in self.calls]
-
-
-@pytest.fixture(params=["sqlite", "memory", "redis"])
+@pytest.fixture(params=["sqlite", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    """The stores of one host; RedisStore is checked against a real Redis in
+    tests/integration/test_redis.py, with the same checks (tests/stores.py)."""
     if request.param == "sqlite":
         sqlite = SQLiteStore(str(tmp_path / "sessions" / "sessions.sqlite3"))
         yield sqlite
         sqlite.close()
-    elif request.param == "memory":
-        yield MemoryStore()
     else:
-        yield RedisStore(FakeRedis())
+        yield MemoryStore()
 
 
 def test_store_semantics(store: SessionStore) -> None:
-    now = time.time()
-    assert store.get("a") is None
-    assert store.save("a", '{"n":1}', now + 100, create=True)
-    assert not store.save("a", '{"n":9}', now + 100, create=True)  # no overwrite on create
-    record = store.get("a")
-    assert record is not None and record.data == '{"n":1}'
-    assert math.isclose(record.expires_at, now + 100, abs_tol=0.01)
-    assert store.save("a", '{"n":2}', now + 200)
-    assert not store.save("b", "{}", now + 200)  # an update never creates: no resurrection
-    assert store.get("b") is None
-    assert store.touch("a", now + 300)
-    assert not store.touch("b", now + 300)
-    record = store.get("a")
-    assert record is not None and record.data == '{"n":2}'
-    assert math.isclose(record.expires_at, now + 300, abs_tol=0.01)
-    store.delete("a")
-    store.delete("a")  # deleting what is gone is fine
-    assert store.get("a") is None
+    check_store_semantics(store)
 
 
 def test_store_purge(store: SessionStore) -> None:
-    now = time.time()
-    store.save("old", "{}", now - 1, create=True)
-    store.save("new", "{}", now + 100, create=True)
-    purged = store.purge_expired(now)
-    assert purged == (0 if isinstance(store, RedisStore) else 1)  # Redis expires keys itself
-    assert store.get("old") is None
-    assert store.get("new") is not None
+    check_store_purge(store)
 
 
 def test_sqlite_store_file_is_private_and_shared(tmp_path: Path) -> None:
