@@ -151,10 +151,12 @@ class Stop:
 
 @dataclass(frozen=True, slots=True)
 class Publish:
-    """Worker: publish ``data`` on ``channel`` (hive.pubsub); the relay gives it its id."""
+    """Worker: publish each of ``data`` on ``channel``, in order (hive.pubsub); the relay
+    gives each its id. A worker sends what was published in one turn of its loop as one
+    message: the decoding, the deciding and the sending are paid once for the batch."""
 
     channel: str
-    data: str | bytes
+    data: list[str | bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +178,16 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """Supervisor: a message published on a channel the worker subscribed to."""
+    """Supervisor: messages published on a channel the worker subscribed to, in order,
+    with their ids (one `Publish` batch)."""
 
     channel: str
-    id: str
-    data: str | bytes
+    ids: list[str]
+    data: list[str | bytes]
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.data):
+            raise ValueError("published: ids and data differ in length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +275,6 @@ _CHECKS: dict[str, Any] = {
     "float": lambda v: float(v) if _is_int(v) or isinstance(v, float) else None,
     "str": lambda v: v if isinstance(v, str) else None,
     "bool": lambda v: v if isinstance(v, bool) else None,
-    "str | bytes": lambda v: v if isinstance(v, str | bytes) else None,
     "list[str]": lambda v: v if isinstance(v, list) and all(type(s) is str for s in v) else None,
     "list[str | bytes]": lambda v: (
         v if isinstance(v, list) and all(isinstance(s, str | bytes) for s in v) else None

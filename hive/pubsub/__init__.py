@@ -360,6 +360,18 @@ class Bus:
         for subscription in list(subs):
             subscription._push(message)
 
+    def _deliver_all(self, channel: str, ids: list[str], data: list[str | bytes]) -> None:
+        """Messages published on ``channel`` one after the other: `_deliver` each."""
+        subs = self._channels.get(channel)
+        if not subs:
+            return
+        targets = list(subs)
+        for id, item in zip(ids, data, strict=True):
+            message = _message(channel, id, item)
+            for subscription in targets:
+                if not subscription.closed:
+                    subscription._push(message)
+
     def _replayed(self, token: int, ids: list[str], data: list[str | bytes], done: bool) -> None:
         """The answer to `_want` ``token``: messages to replay, and whether that is all."""
         subscription = self._replays.get(token)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "BACKLOG_AGE",
@@ -53,8 +53,7 @@ def parse_id(text: str | bytes | None) -> tuple[int, int] | None:
     return int(epoch), int(sequence)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One message of the backlog: its id, its data and when it was published."""
 
     id: str
@@ -93,25 +92,37 @@ class Backlog:
 
     def append(self, channel: str, data: str | bytes, now: float) -> Entry:
         """Keep a message just published on ``channel``; its entry names its id."""
-        self.sequence += 1
-        key = (self.epoch, self.sequence)
-        entry = Entry(f"{self.epoch}-{self.sequence}", key, data, now)
+        return self.extend(channel, [data], now)[0]
+
+    def extend(self, channel: str, data: list[str | bytes], now: float) -> list[Entry]:
+        """Keep messages just published on ``channel``, in order (one Publish batch)."""
         held = self._channels.get(channel)
         if held is None:
             held = self._channels[channel] = _Channel()
         else:
             self._channels.move_to_end(channel)
-        length = len(data)
-        held.entries.append(entry)
-        held.size += length
-        self.bytes += length
-        if len(held.entries) > self.size:
-            self._pop(channel, held)
+        epoch = self.epoch
+        sequence = self.sequence
+        entries = held.entries
+        size = self.size
+        added = 0
+        out = []
+        for item in data:  # the relay's busy loop: inlined
+            sequence += 1
+            entry = Entry(f"{epoch}-{sequence}", (epoch, sequence), item, now)
+            if len(entries) >= size:
+                added -= len(entries.popleft().data)
+            entries.append(entry)
+            out.append(entry)
+            added += len(item)
+        self.sequence = sequence
+        held.size += added
+        self.bytes += added
         self._trim_age(channel, held, now)
         while self.bytes > self.max_bytes:
             oldest, first = next(iter(self._channels.items()))
             self._pop(oldest, first)
-        return entry
+        return out
 
     def after(self, channel: str, last: tuple[int, int] | None, now: float) -> list[Entry]:
         """The messages of ``channel`` published after the id ``last`` (None: all held)."""

@@ -19,8 +19,9 @@ from hive.pubsub.backlog import Backlog, parse_id
 
 __all__ = ["REPLAY_CHUNK", "Relay", "handle"]
 
-#: Bytes of message data per `Subscribed` message: well under `ipc.MAX_MESSAGE_SIZE` with
-#: one message of `hive.pubsub.MAX_MESSAGE_SIZE` over it.
+#: Bytes of message data per `Subscribed` message (and per `Publish` batch, which becomes
+#: one `Published`): well under `ipc.MAX_MESSAGE_SIZE` with one message of
+#: `hive.pubsub.MAX_MESSAGE_SIZE` over it.
 REPLAY_CHUNK: Final = 512 * 1024
 
 
@@ -64,13 +65,14 @@ def handle(
     A worker that is not ``serving`` (draining) may still publish but subscribes no more.
     """
     if isinstance(message, ipc.Publish):
-        relay.published += 1
-        entry = relay.backlog.append(message.channel, message.data, now)
-        pids = relay.interest.get(message.channel)
-        if not pids:
+        channel, data = message.channel, message.data
+        relay.published += len(data)
+        ids = [entry.id for entry in relay.backlog.extend(channel, data, now)]
+        pids = relay.interest.get(channel)
+        if not pids or not ids:
             return []
-        relay.relayed += len(pids)
-        out = ipc.Published(message.channel, entry.id, message.data)
+        relay.relayed += len(pids) * len(ids)
+        out = ipc.Published(channel, ids, data)
         return [(target, out) for target in pids]
     if isinstance(message, ipc.Subscribe):
         if serving:

@@ -59,6 +59,8 @@ class _Channel:
         self.pid = pid
         self.decoder = ipc.Decoder()
         self.outgoing = bytearray()
+        #: The selector watches for writability (there are bytes it could not send yet).
+        self.watching_write = False
 
     def read(self) -> list[object] | None:
         """Messages that arrived; None when the worker closed its end."""
@@ -388,7 +390,11 @@ class Supervisor:
     # -- watching sockets --------------------------------------------------------------------
 
     def _watch_channel(self, channel: _Channel) -> None:
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if channel.outgoing else 0)
+        writing = bool(channel.outgoing)
+        if writing == channel.watching_write:
+            return  # the bus sends many messages: no system call when nothing changes
+        channel.watching_write = writing
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.modify(channel.sock, events, channel)
 

@@ -69,8 +69,8 @@ EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     (Failed(error=IMPORT_ERROR), "failed", {"error": IMPORT_ERROR}),
     (Drain(timeout=30.0), "drain", {"timeout": 30.0}),
     (Stop(), "stop", {}),
-    (Publish("news", "héllo"), "publish", {"channel": "news", "data": "héllo"}),
-    (Publish("raw", b"\x00\xff"), "publish", {"channel": "raw", "data": b"\x00\xff"}),
+    (Publish("news", ["héllo"]), "publish", {"channel": "news", "data": ["héllo"]}),
+    (Publish("raw", [b"\x00\xff", "t"]), "publish", {"channel": "raw", "data": [b"\x00\xff", "t"]}),
     (
         Subscribe("news", token=3, after="1700000000000-41"),
         "subscribe",
@@ -78,9 +78,9 @@ EXAMPLES: list[tuple[Message, str, dict[str, Any]]] = [
     ),
     (Unsubscribe("news"), "unsubscribe", {"channel": "news"}),
     (
-        Published("news", "1700000000000-42", b"x"),
+        Published("news", ["1700000000000-42"], [b"x"]),
         "published",
-        {"channel": "news", "id": "1700000000000-42", "data": b"x"},
+        {"channel": "news", "ids": ["1700000000000-42"], "data": [b"x"]},
     ),
     (
         Subscribed(3, ["1-1", "1-2"], ["a", b"b"], more=True),
@@ -202,10 +202,14 @@ def test_field_added_later_takes_its_default(
     assert decoded == default
 
 
-def test_subscribed_needs_as_many_ids_as_data() -> None:
+def test_ids_and_data_are_as_many() -> None:
     fields = {"token": 1, "ids": ["1-1"], "data": [], "more": False}
     assert decode_one(pack("subscribed", fields)) == Malformed(
         "subscribed: ids and data differ in length"
+    )
+    fields = {"channel": "c", "ids": [], "data": ["x"]}
+    assert decode_one(pack("published", fields)) == Malformed(
+        "published: ids and data differ in length"
     )
 
 
@@ -217,7 +221,6 @@ WRONG: dict[str, list[object]] = {
     "dict[str, int]": [[], {"GET 200": "1"}, {"GET 200": 1.0}, {b"GET 200": 1}, {"GET 200": True}],
     "list[int]": [{}, [1.0] * 12, ["1"] * 12, [None] * 12],
     "bool": [0, 1, "true", None],
-    "str | bytes": [1, None, ["x"], 1.5],
     "list[str]": [{}, "1-1", [b"1-1"], [1]],
     "list[str | bytes]": [{}, "ab", [1], [None]],
 }
@@ -416,10 +419,14 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Failed, st.text()),
     st.builds(Drain, floats),
     st.just(Stop()),
-    st.builds(Publish, st.text(), st.text() | st.binary()),
+    st.builds(Publish, st.text(), st.lists(st.text() | st.binary(), max_size=3)),
     st.builds(Subscribe, st.text(), ints, st.text()),
     st.builds(Unsubscribe, st.text()),
-    st.builds(Published, st.text(), st.text(), st.text() | st.binary()),
+    st.lists(st.tuples(st.text(), st.text() | st.binary()), max_size=4).flatmap(
+        lambda pairs: st.builds(
+            Published, st.text(), st.just([i for i, _ in pairs]), st.just([d for _, d in pairs])
+        )
+    ),
     st.lists(st.tuples(st.text(), st.text() | st.binary()), max_size=4).flatmap(
         lambda pairs: st.builds(
             Subscribed,

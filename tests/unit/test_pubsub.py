@@ -317,3 +317,29 @@ def test_live_messages_during_a_replay_are_not_given_twice() -> None:
         return [m.data for m in await take(second, 4)]
 
     assert run(scenario()) == ["m1", "m2", "m3", "m4"]
+
+
+def test_a_burst_goes_to_the_relay_in_batches_and_in_order() -> None:
+    async def scenario() -> None:
+        host = Host(asyncio.get_running_loop(), workers=1)
+        bus = host.buses[1]
+        subscription = bus.subscribe("a", limit=10_000)
+        await subscription.ready()
+        host.sent.clear()
+        for n in range(2500):
+            bus.publish("a", str(n))
+        bus.publish("b", "other channel")
+        bus.publish("a", "after")
+        late = bus.subscribe("b")  # goes after what was published before it
+        await late.ready()
+        kinds = [(type(m).__name__, getattr(m, "channel", "")) for _, m in host.sent]
+        assert kinds == [
+            *[("Publish", "a")] * 3,  # 1000 a message at most
+            ("Publish", "b"),
+            ("Publish", "a"),
+            ("Subscribe", "b"),
+        ]
+        got = [m.data for m in await take(subscription, 2501)]
+        assert got == [str(n) for n in range(2500)] + ["after"]
+
+    run(scenario())

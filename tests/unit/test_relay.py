@@ -16,10 +16,10 @@ EPOCH = 1_700_000_000_000
 
 
 def published(sends: list[tuple[int, ipc.Message]]) -> list[tuple[int, str, str | bytes]]:
-    out = []
+    out: list[tuple[int, str, str | bytes]] = []
     for pid, message in sends:
         assert isinstance(message, ipc.Published)
-        out.append((pid, message.id, message.data))
+        out.extend((pid, i, d) for i, d in zip(message.ids, message.data, strict=True))
     return out
 
 
@@ -95,9 +95,9 @@ def test_publish_goes_to_the_workers_that_subscribed() -> None:
     ]
     bus.handle(relay, 2, ipc.Subscribe("news", 1, ""), 0.0)
     bus.handle(relay, 3, ipc.Subscribe("other", 1, ""), 0.0)
-    sends = bus.handle(relay, 3, ipc.Publish("news", "hello"), 0.0)
+    sends = bus.handle(relay, 3, ipc.Publish("news", ["hello"]), 0.0)
     assert sorted(published(sends)) == [(1, f"{EPOCH}-1", "hello"), (2, f"{EPOCH}-1", "hello")]
-    assert bus.handle(relay, 1, ipc.Publish("nobody", b"x"), 0.0) == []  # kept for replay only
+    assert bus.handle(relay, 1, ipc.Publish("nobody", [b"x"]), 0.0) == []  # kept for replay only
     assert (relay.published, relay.relayed) == (2, 2)
 
 
@@ -106,18 +106,21 @@ def test_order_of_one_publisher_is_kept() -> None:
     bus.handle(relay, 1, ipc.Subscribe("news", 1, ""), 0.0)
     ids = []
     for n in range(100):
-        ((_, message),) = bus.handle(relay, 2, ipc.Publish("news", str(n)), 0.0)
-        assert isinstance(message, ipc.Published) and message.data == str(n)
-        key = parse_id(message.id)
-        assert key is not None
-        ids.append(key)
-    assert ids == sorted(ids)
+        batch: list[str | bytes] = [f"{n}a", f"{n}b"]
+        ((_, message),) = bus.handle(relay, 2, ipc.Publish("news", batch), 0.0)
+        assert isinstance(message, ipc.Published) and message.data == batch
+        for id in message.ids:
+            key = parse_id(id)
+            assert key is not None
+            ids.append(key)
+    assert ids == sorted(ids) and len(set(ids)) == 200
+    assert bus.handle(relay, 2, ipc.Publish("news", []), 0.0) == []
 
 
 def test_subscribe_answers_with_the_replay_after_the_id() -> None:
     relay = Relay.new(EPOCH)
     for n in range(4):
-        bus.handle(relay, 1, ipc.Publish("news", f"m{n}"), 0.0)
+        bus.handle(relay, 1, ipc.Publish("news", [f"m{n}"]), 0.0)
     answers = bus.handle(relay, 2, ipc.Subscribe("news", 7, f"{EPOCH}-2"), 0.0)
     assert answers == [(2, ipc.Subscribed(7, [f"{EPOCH}-3", f"{EPOCH}-4"], ["m2", "m3"], False))]
     # An id the relay never gave (another shape): all that is held.
@@ -129,7 +132,7 @@ def test_a_long_replay_is_split_under_the_channel_limit() -> None:
     relay = Relay.new(EPOCH)
     big = "x" * (200 * 1024)
     for _ in range(6):
-        bus.handle(relay, 1, ipc.Publish("news", big), 0.0)
+        bus.handle(relay, 1, ipc.Publish("news", [big]), 0.0)
     answers = [m for _, m in bus.handle(relay, 2, ipc.Subscribe("news", 1, "0-0"), 0.0)]
     assert all(isinstance(m, ipc.Subscribed) for m in answers)
     assert [m.more for m in answers if isinstance(m, ipc.Subscribed)] == [True, True, False]
@@ -146,10 +149,10 @@ def test_unsubscribe_and_forget() -> None:
         bus.handle(relay, pid, ipc.Subscribe("news", 1, ""), 0.0)
         bus.handle(relay, pid, ipc.Subscribe("sport", 2, ""), 0.0)
     bus.handle(relay, 1, ipc.Unsubscribe("news"), 0.0)
-    assert [p for p, _ in bus.handle(relay, 3, ipc.Publish("news", "x"), 0.0)] == [2]
+    assert [p for p, _ in bus.handle(relay, 3, ipc.Publish("news", ["x"]), 0.0)] == [2]
     relay.forget(2)
-    assert bus.handle(relay, 3, ipc.Publish("news", "x"), 0.0) == []
-    assert [p for p, _ in bus.handle(relay, 3, ipc.Publish("sport", "x"), 0.0)] == [1]
+    assert bus.handle(relay, 3, ipc.Publish("news", ["x"]), 0.0) == []
+    assert [p for p, _ in bus.handle(relay, 3, ipc.Publish("sport", ["x"]), 0.0)] == [1]
     assert relay.interest == {"sport": {1}} and relay.channels_of == {1: {"sport"}}
 
 
@@ -174,10 +177,10 @@ def test_state_relays_between_workers_and_ids_start_at_the_boot_epoch() -> None:
     for pid in (one, two):
         sim.ready(pid)
         sim.event(sv.MessageReceived(pid, ipc.Subscribe("news", 1, "")))
-    actions = sim.event(sv.MessageReceived(one, ipc.Publish("news", "hi")))
+    actions = sim.event(sv.MessageReceived(one, ipc.Publish("news", ["hi"])))
     assert sorted(bus_sends(actions)) == [
-        (one, ipc.Published("news", f"{EPOCH}-1", "hi")),
-        (two, ipc.Published("news", f"{EPOCH}-1", "hi")),
+        (one, ipc.Published("news", [f"{EPOCH}-1"], ["hi"])),
+        (two, ipc.Published("news", [f"{EPOCH}-1"], ["hi"])),
     ]
     # Bus messages do nothing else: no spawn, no log.
     assert all(isinstance(a, sv.Send) for a in actions)
@@ -186,7 +189,7 @@ def test_state_relays_between_workers_and_ids_start_at_the_boot_epoch() -> None:
 def test_state_ignores_bus_messages_of_unknown_pids() -> None:
     sim = Sim(workers=1)
     sim.boot()
-    assert sim.event(sv.MessageReceived(999, ipc.Publish("news", "x"))) == []
+    assert sim.event(sv.MessageReceived(999, ipc.Publish("news", ["x"]))) == []
 
 
 def test_reload_keeps_the_backlog_and_drained_workers_get_nothing_more() -> None:
@@ -195,13 +198,13 @@ def test_reload_keeps_the_backlog_and_drained_workers_get_nothing_more() -> None
     (old,) = sim.state.workers
     sim.ready(old)
     sim.event(sv.MessageReceived(old, ipc.Subscribe("news", 1, "")))
-    sim.event(sv.MessageReceived(old, ipc.Publish("news", "before")))
+    sim.event(sv.MessageReceived(old, ipc.Publish("news", ["before"])))
     sim.event(sv.SignalReceived(1))  # SIGHUP: reload
     (new,) = set(sim.state.workers) - {old}
     sim.ready(new)
     assert sim.state.workers[old].state is sv.WorkerState.DRAINING
     # The draining worker still publishes; it is sent nothing more.
-    actions = sim.event(sv.MessageReceived(old, ipc.Publish("news", "while draining")))
+    actions = sim.event(sv.MessageReceived(old, ipc.Publish("news", ["while draining"])))
     assert bus_sends(actions) == []
     # Its clients come back to the new worker with the last id they saw.
     actions = sim.event(sv.MessageReceived(new, ipc.Subscribe("news", 1, f"{EPOCH}-1")))
@@ -217,7 +220,7 @@ def test_an_exited_worker_is_forgotten_and_the_backlog_expires_on_ticks() -> Non
     sim.boot()
     one, two = sorted(sim.state.workers)
     sim.event(sv.MessageReceived(one, ipc.Subscribe("news", 1, "")))
-    sim.event(sv.MessageReceived(two, ipc.Publish("news", "x")))
+    sim.event(sv.MessageReceived(two, ipc.Publish("news", ["x"])))
     sim.event(sv.Exited(one, -9))
     assert sim.state.relay.interest == {}
     assert sim.state.relay.backlog.messages() == 1
