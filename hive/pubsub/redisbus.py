@@ -77,6 +77,8 @@ class RedisBus(Bus):
         self._requests: dict[str, list[tuple[int, str]]] = {}
         #: Each channel's last id seen, to read back what a lost connection missed.
         self._last: dict[str, str] = {}
+        #: Live messages held while a channel's missed ones are read back: they go after.
+        self._held: dict[str, list[tuple[str, str | bytes]]] = {}
         self._tasks = [
             loop.create_task(self._publisher()),
             loop.create_task(self._commander()),
@@ -117,6 +119,7 @@ class RedisBus(Bus):
         self._confirmed.discard(channel)
         self._requests.pop(channel, None)
         self._last.pop(channel, None)
+        self._held.pop(channel, None)
         self._commands.put_nowait(("unsubscribe", channel))
 
     # -- the tasks ------------------------------------------------------------------------
@@ -200,6 +203,10 @@ class RedisBus(Bus):
         id_bytes, _, rest = payload.partition(b" ")
         id = id_bytes.decode("ascii", "replace")
         data: str | bytes = rest[1:].decode("utf-8", "replace") if rest[:1] == b"s" else rest[1:]
+        held = self._held.get(channel)
+        if held is not None:
+            held.append((id, data))
+            return
         self._last[channel] = id
         self._deliver(channel, id, data)
 
@@ -210,7 +217,8 @@ class RedisBus(Bus):
         if channel in self._confirmed:
             # Subscribed again after a lost connection: read back what it missed.
             last = self._last.get(channel)
-            if last is not None:
+            if last is not None and channel not in self._held:
+                self._held[channel] = []
                 loop.create_task(self._catch_up(channel, last))
             return
         self._confirmed.add(channel)
@@ -229,15 +237,19 @@ class RedisBus(Bus):
         self._replayed(token, ids, data, True)
 
     async def _catch_up(self, channel: str, last: str) -> None:
+        """Deliver what ``channel`` missed after ``last``, then the live messages held
+        meanwhile (the subscriptions drop those they had)."""
         try:
             ids, data = await self._range(channel, last)
         except self._errors as exc:
             self._complain(f"cannot read the backlog from Redis: {exc}")
+            ids, data = [], []
+        held = self._held.pop(channel, [])
+        if channel not in self._wanted:
             return
-        for id, item in zip(ids, data, strict=True):
-            if channel in self._wanted:
-                self._last[channel] = id
-                self._deliver(channel, id, item)
+        for id, item in [*zip(ids, data, strict=True), *held]:
+            self._last[channel] = id
+            self._deliver(channel, id, item)
 
     async def _range(self, channel: str, after: str) -> tuple[list[str], list[str | bytes]]:
         """The stream's messages after ``after`` (all it holds for an id of another shape)."""

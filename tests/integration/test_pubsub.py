@@ -319,3 +319,22 @@ def test_a_bad_pubsub_setting_is_one_line() -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("hive: error: pubsub: a Redis URL"), result.stderr
+
+
+def test_a_lost_redis_subscription_reads_back_what_it_missed(
+    hive_run: Any, tmp_path: Path, redis_server: RedisServer, redis_url: str
+) -> None:
+    publisher = start(hive_run, tmp_path, "--workers", "1", "--pubsub", redis_url)
+    subscriber = start(hive_run, tmp_path, "--workers", "1", "--pubsub", redis_url)
+    (listener,) = one_listener_per_worker(subscriber.port, 1)
+    post(publisher.port, "/publish", "before")
+    wait_for(lambda: listener.data() == ["before"], "the first event")
+    # Redis cuts every subscriber connection; the publisher's own stays.
+    client = redis_server.client()
+    assert client.client_kill_filter(_type="pubsub") >= 1
+    post(publisher.port, "/publish?count=20", "during")
+    wait_for(lambda: len(listener.events) >= 21, "the missed events")
+    post(publisher.port, "/publish", "after")
+    wait_for(lambda: len(listener.events) >= 22, "the next event")
+    listener.finish()
+    assert listener.data() == ["before", *[f"during {n}" for n in range(20)], "after"]

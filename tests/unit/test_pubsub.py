@@ -343,3 +343,24 @@ def test_a_burst_goes_to_the_relay_in_batches_and_in_order() -> None:
         assert got == [str(n) for n in range(2500)] + ["after"]
 
     run(scenario())
+
+
+def test_a_publish_from_a_thread_wakes_the_loop() -> None:
+    async def scenario() -> bool:
+        bus = LocalBus()
+        subscription = bus.subscribe("t")
+        await subscription.ready()
+        received = threading.Event()
+
+        def publisher() -> bool:
+            bus.publish("t", "x")
+            return received.wait(10)  # the loop must wake up to deliver it
+
+        waiting = asyncio.get_running_loop().run_in_executor(None, publisher)
+        (message,) = await asyncio.wait_for(take(subscription, 1), 10)
+        received.set()
+        return await waiting
+
+    # In debug mode asyncio refuses a call_soon from another thread: the hop must be
+    # call_soon_threadsafe, which also wakes the loop at once.
+    assert asyncio.run(scenario(), debug=True)
