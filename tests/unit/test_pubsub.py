@@ -358,6 +358,7 @@ def test_a_publish_from_a_thread_wakes_the_loop() -> None:
 
         waiting = asyncio.get_running_loop().run_in_executor(None, publisher)
         (message,) = await asyncio.wait_for(take(subscription, 1), 10)
+        assert message.data == "x"
         received.set()
         return await waiting
 
