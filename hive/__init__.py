@@ -13,6 +13,7 @@ module they replace, so a Twisted Web program ports by changing its imports:
   and CGI.
 - `hive.cred` (`portal`, `checkers`, `credentials`, `error`) and `hive.components`:
   Twisted Cred and ``twisted.python.components``.
+- `hive.pubsub`, `hive.sse`: the bus between workers and hosts, and Server-Sent Events.
 - `hive.cli`: the ``hive`` command.
 
 The rest is the server's own machinery, free to change between releases: the modules whose
