@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from examples.echo import EchoPage
+from examples.push import Chat
 from examples.sessions import Visits
 from examples.standard import Geometry, calculator, guarded_page, proxy_to
 from examples.team import Team
@@ -170,6 +171,7 @@ def build() -> Resource:
         ("/RPC2", "an XML-RPC calculator (POST; try xmlrpc.client)"),
         ("/soap", "a SOAP service, its WSDL at /soap?wsdl (try zeep)"),
         ("/echo", "a WebSocket echo"),
+        ("/chat", "push to the browser: a chat over Server-Sent Events and the bus"),
     ]
     index = "<ul>%s</ul>" % "".join(
         '<li><a href="%s">%s</a></li>' % (html.escape(href), text) for href, text in links
@@ -195,6 +197,7 @@ def build() -> Resource:
     root.putChild(b"RPC2", calculator())
     root.putChild(b"soap", Geometry())
     root.putChild(b"echo", EchoPage())
+    root.putChild(b"chat", Chat())
     upstream = os.environ.get("HIVE_EXAMPLE_UPSTREAM")
     if upstream:  # e.g. 127.0.0.1:9000: /proxy/... is forwarded there
         root.putChild(b"proxy", proxy_to(upstream))

@@ -103,7 +103,7 @@ class Listener(threading.Thread):
                         response = self._response = source.response
                         assert response.status_code == 200, response.status_code
                         assert response.headers["content-type"] == "text/event-stream"
-                        self.workers.append(response.headers["x-worker"])
+                        self.workers.append(response.headers.get("x-worker", ""))
                         self.streams += 1
                         self.opened.set()
                         for event in source.iter_sse():
@@ -338,3 +338,23 @@ def test_a_lost_redis_subscription_reads_back_what_it_missed(
     wait_for(lambda: len(listener.events) >= 22, "the next event")
     listener.finish()
     assert listener.data() == ["before", *[f"during {n}" for n in range(20)], "after"]
+
+
+def test_the_example_sites_chat(hive_run: Any) -> None:
+    server: HiveProcess = hive_run("examples.site:root", "--bind", "127.0.0.1:0", "-w", "2")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/chat")
+    response = conn.getresponse()
+    assert response.status == 200 and b'new EventSource("/chat/events")' in response.read()
+    conn.close()
+    listener = Listener(server.port, path="/chat/events")
+    listener.start()
+    assert listener.opened.wait(10)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    conn.request("POST", "/chat", body="line=h%C3%A9llo+%3Cb%3E", headers=headers)
+    assert conn.getresponse().read() == b"sent\n"
+    conn.close()
+    wait_for(lambda: len(listener.events) >= 1, "the chat line")
+    listener.finish()
+    assert listener.data() == ['{"line": "h\\u00e9llo <b>"}']
