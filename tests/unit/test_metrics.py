@@ -403,3 +403,32 @@ def test_listen_queue_is_none_for_unix_and_closed_sockets(tmp_path: Path) -> Non
         closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         closed.close()
         assert listen_queue(closed) is None
+
+
+def test_the_bus_counters_of_workers_and_the_relay() -> None:
+    import dataclasses
+
+    from hive.supervisor import relay
+
+    a = dataclasses.replace(
+        stats(1), pubsub_published=3, pubsub_delivered=30, pubsub_subscribers=10
+    )
+    b = dataclasses.replace(
+        stats(1), pubsub_delivered=20, pubsub_dropped=2, pubsub_subscribers=5, pubsub_slow=1
+    )
+    state = make_state(worker(101, 0, stats=a), worker(102, 1, stats=b))
+    state.retired.add(dataclasses.replace(stats(0), pubsub_published=4, pubsub_delivered=7))
+    relay.handle(state.relay, 101, ipc.Subscribe("news", 1, ""), NOW)
+    relay.handle(state.relay, 102, ipc.Subscribe("news", 1, ""), NOW)
+    relay.handle(state.relay, 101, ipc.Publish("news", ["ab", b"cde"]), NOW)
+    samples, types = render(state)
+    assert value(samples, "hive_pubsub_published_total") == 3 + 4
+    assert value(samples, "hive_pubsub_delivered_total") == 30 + 20 + 7
+    assert value(samples, "hive_pubsub_dropped_total") == 2
+    assert value(samples, "hive_pubsub_slow_subscribers_total") == 1
+    assert value(samples, "hive_pubsub_subscribers") == 15
+    assert value(samples, "hive_pubsub_relayed_total") == 4  # two messages, two workers
+    assert value(samples, "hive_pubsub_backlog_messages") == 2
+    assert value(samples, "hive_pubsub_backlog_bytes") == 5
+    assert types["hive_pubsub_subscribers"] == "gauge"
+    assert types["hive_pubsub_delivered"] == "counter"
