@@ -32,7 +32,8 @@ A Twisted program ports by its import.  Beyond Twisted's:
 - ``buildProtocol`` returning None refuses the connection with 403;
 - draining (``hive reload``, recycling, stop) closes open WebSockets with 1001 after
   ``--websocket-drain-timeout``, so clients reconnect to the new workers;
-- ``connectionLost`` gets a `WebSocketClosed` (its ``code`` and ``reason``), not a Failure.
+- ``connectionLost`` gets a `WebSocketClosed` (its ``code`` and ``reason``), not a Failure;
+- `ChannelFactory` serves a `hive.pubsub` channel: ``WebSocketResource(ChannelFactory("news"))``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from urllib.parse import urlsplit
 
 from hive._deferred import is_deferred, to_future
 from hive.iweb import IRequest
+from hive.pubsub import QUEUE_LIMIT, Bus, Message, Subscription, get_bus
 from hive.resource import NOT_DONE_YET, Resource, isawaitable
 from hive.worker.connection import Driven
 from hive.worker.websocket import (
@@ -64,6 +66,9 @@ from hive.worker.websocket import (
 
 __all__ = [
     "MAX_QUEUE",
+    "TRY_AGAIN_LATER",
+    "ChannelFactory",
+    "ChannelProtocol",
     "CloseCode",
     "WebSocketClosed",
     "WebSocketProtocol",
@@ -481,3 +486,136 @@ class _Channel:
 def _log_failure(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("error in connectionLost", exc_info=future.exception())
+
+
+# -- a bus channel over WebSockets ------------------------------------------------------------
+
+#: The close code of a client dropped for reading too slowly: "try again later" (RFC 6455's
+#: registry), and it may come back for what it missed (``?last_id=``).
+TRY_AGAIN_LATER = 1013
+
+
+class ChannelFactory:
+    """Serves a `hive.pubsub` channel: ``WebSocketResource(ChannelFactory("news"))``.
+
+    Each message published on the channel goes to the client as it was published (a str as
+    a text message, bytes as a binary one; override `ChannelProtocol.messageFor` to shape
+    it); what the client sends is ignored. A ``last_id`` query argument replays what the
+    backlog holds after that id. A client that falls ``limit`` messages behind is closed
+    with 1013 (`TRY_AGAIN_LATER`); when the worker drains, with 1001, so that it reconnects
+    to the new workers. Override `channelFor` to pick the channel per request (None: 403),
+    and set ``protocol`` to a `ChannelProtocol` subclass to shape what is sent.
+    """
+
+    protocol: type[ChannelProtocol]
+
+    def __init__(
+        self, channel: str | None = None, *, limit: int = QUEUE_LIMIT, bus: Bus | None = None
+    ) -> None:
+        self.channel = channel
+        self.limit = limit
+        self.bus = bus
+
+    def channelFor(self, request: Any) -> str | None:
+        return self.channel
+
+    def buildProtocol(self, request: Any) -> ChannelProtocol | None:
+        channel = self.channelFor(request)
+        if channel is None:
+            return None
+        last = request.args.get(b"last_id")
+        return self.protocol(self, channel, last[0].decode("ascii", "replace") if last else None)
+
+
+class ChannelProtocol:
+    """One client of a `ChannelFactory`: its own producer, so it knows when to queue."""
+
+    def __init__(self, factory: ChannelFactory, channel: str, last_id: str | None) -> None:
+        self.factory = factory
+        self.channel = channel
+        self.last_id = last_id
+        self.transport: WebSocketTransport | None = None
+        self.subscription: Subscription | None = None
+        self._paused = False
+        self._pending: deque[Message] = deque()
+
+    def messageFor(self, message: Message) -> str | bytes:
+        """What the client is sent for a `hive.pubsub.Message`: its data, by default."""
+        return message.data
+
+    # -- the WebSocket protocol ---------------------------------------------------------------
+
+    def negotiationStarted(self, transport: WebSocketTransport) -> None:
+        self.transport = transport
+        transport.attachProducer(self)
+
+    def negotiationFinished(self) -> None:
+        bus = self.factory.bus if self.factory.bus is not None else get_bus()
+        self.subscription = bus.listen(
+            self.channel,
+            self._message,
+            last_id=self.last_id,
+            on_close=self._ended,
+            limit=self.factory.limit,
+        )
+
+    def textMessageReceived(self, message: str) -> None:
+        pass
+
+    def bytesMessageReceived(self, data: bytes) -> None:
+        pass
+
+    def pongReceived(self, payload: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason: BaseException) -> None:
+        self.transport = None
+        if self.subscription is not None:
+            self.subscription.close()
+
+    # -- the producer the transport pauses and resumes ----------------------------------------
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        while self._pending and not self._paused and self.transport is not None:
+            self._send(self._pending.popleft())
+
+    def stopProducing(self) -> None:
+        self._pending.clear()
+
+    # -- from the bus --------------------------------------------------------------------------
+
+    def _message(self, message: Message) -> None:
+        if self.transport is None:
+            return
+        if self._paused or self._pending:
+            if len(self._pending) >= self.factory.limit:
+                if self.subscription is not None:
+                    self.subscription.overflowed()
+                return
+            self._pending.append(message)
+            return
+        self._send(message)
+
+    def _send(self, message: Message) -> None:
+        assert self.transport is not None
+        data = self.messageFor(message)
+        if isinstance(data, str):
+            self.transport.sendTextMessage(data)
+        else:
+            self.transport.sendBytesMessage(data)
+
+    def _ended(self, error: BaseException | None) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if error is not None:
+            transport.loseConnection(TRY_AGAIN_LATER, "too slow: come back with last_id")
+        else:
+            transport.loseConnection(CloseCode.GOING_AWAY, "server restarting")
+
+
+ChannelFactory.protocol = ChannelProtocol

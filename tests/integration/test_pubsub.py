@@ -7,7 +7,9 @@ bounded in time, and every process is stopped by pid (tests/integration/conftest
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -18,18 +20,42 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import websockets
 from httpx_sse import connect_sse
+from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import ROOT, HiveProcess, RedisServer
 from tests.integration.test_ops import eventually, scrape, total
 
 APP = """
+import json
 import os
 import threading
 
 from hive import pubsub
 from hive.resource import Resource
 from hive.sse import EventSourceResource
+from hive.websocket import ChannelFactory, ChannelProtocol, WebSocketResource
+
+
+class Tagged(ChannelProtocol):
+    # Says which worker it is once the bus has it; sends the bus's id with each message.
+
+    def negotiationFinished(self):
+        super().negotiationFinished()
+        self.subscription.when_ready(self._ready)
+
+    def _ready(self):
+        if self.transport is not None:
+            self.transport.sendTextMessage(f"ready {os.getpid()}")
+
+    def messageFor(self, message):
+        return json.dumps({"id": message.id, "data": message.text})
+
+
+class Tagging(ChannelFactory):
+    protocol = Tagged
 
 
 class Events(EventSourceResource):
@@ -72,6 +98,7 @@ root.putChild(b"events", Events("news", retry=100, heartbeat=1.0))
 root.putChild(b"slow", Events("news", limit=5, heartbeat=1.0))
 root.putChild(b"publish", Publish())
 root.putChild(b"pid", Pid())
+root.putChild(b"ws", WebSocketResource(Tagging("news")))
 """
 
 DEADLINE = 30.0
@@ -372,3 +399,69 @@ def test_the_example_sites_chat(hive_run: Any) -> None:
     wait_for(lambda: len(listener.events) >= 1, "the chat line")
     listener.finish()
     assert listener.data() == ['{"line": "h\\u00e9llo <b>"}']
+
+
+async def websockets_on_each_worker(port: int, workers: int, query: str = "") -> dict[str, Any]:
+    """Open WebSockets to /ws until each worker has one (its first message names it)."""
+    by_worker: dict[str, Any] = {}
+    for _ in range(40):
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws{query}", open_timeout=10)
+        hello = await asyncio.wait_for(ws.recv(), 10)
+        assert isinstance(hello, str) and hello.startswith("ready ")
+        pid = hello.split()[1]
+        if pid in by_worker:
+            await ws.close()
+        else:
+            by_worker[pid] = ws
+        if len(by_worker) == workers:
+            return by_worker
+    raise AssertionError(f"WebSockets reached only {len(by_worker)} of {workers} workers")
+
+
+async def receive(ws: Any, count: int) -> list[dict[str, str]]:
+    return [json.loads(await asyncio.wait_for(ws.recv(), 20)) for _ in range(count)]
+
+
+def test_a_publish_reaches_sse_and_websocket_clients_on_both_workers_and_a_reload(
+    hive_run: Any, tmp_path: Path
+) -> None:
+    server = start(hive_run, tmp_path, "--workers", "2")
+    listeners = one_listener_per_worker(server.port, 2)
+
+    async def scenario() -> None:
+        sockets = await websockets_on_each_worker(server.port, 2)
+        for n in range(10):
+            await asyncio.to_thread(post, server.port, "/publish", f"w{n}")
+        got = {pid: await receive(ws, 10) for pid, ws in sockets.items()}
+        for listener in listeners:
+            wait_for(lambda listener=listener: len(listener.events) >= 10, "10 events")
+        sse = listeners[0].events
+        for messages in got.values():
+            # The same messages with the same ids as the event streams' (the relay's).
+            assert [(m["id"], m["data"]) for m in messages] == sse
+        # A reload closes them with 1001; coming back with the last id misses nothing.
+        last = {pid: messages[-1]["id"] for pid, messages in got.items()}
+        reload = asyncio.create_task(asyncio.to_thread(server.ctl, "reload"))
+        for ws in sockets.values():
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        await asyncio.to_thread(post, server.port, "/publish", "while away")
+        result = await reload
+        assert result.returncode == 0, result.stderr
+        for last_id in last.values():
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{server.port}/ws?last_id={last_id}", open_timeout=10
+            )
+            replayed: list[dict[str, str]] = []
+            while len(replayed) < 1:
+                message = await asyncio.wait_for(ws.recv(), 10)
+                if isinstance(message, str) and message.startswith("ready "):
+                    continue
+                replayed.append(json.loads(message))
+            assert [m["data"] for m in replayed] == ["while away"]
+            await ws.close()
+
+    asyncio.run(scenario())
+    for listener in listeners:
+        listener.finish()
