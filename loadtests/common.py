@@ -73,14 +73,17 @@ def running_hive(*args: str, app: str = "examples.site:root") -> Iterator[Hive]:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise SystemExit(f"hive exited with status {process.returncode}")
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 connection.request("GET", "/")
                 connection.getresponse().read()
-                connection.close()
                 break
             except OSError:
                 time.sleep(0.05)
+            finally:
+                # A probe that timed out while the workers start is closed too: left to
+                # the garbage collector it is a ResourceWarning, an error under pytest.
+                connection.close()
         else:
             raise SystemExit("hive did not start")
         yield Hive(process, port, control)
