@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 
-from hive._forwarded import TrustedProxies
+from hive._forwarded import TrustedProxies, checked_prefix
 from hive.engine import ENGINES, HeadLimits
 from hive.worker.connection import ConnectionLimits
 
@@ -84,8 +84,12 @@ class Config:
     log_format: str = "combined"
     #: The error log: None for standard error, or a file (reopened on SIGUSR1).
     error_log: str | None = None
-    #: Proxies (addresses, networks, or "*") whose X-Forwarded-* headers are believed.
+    #: Proxies (addresses, networks, or "*") whose Forwarded and X-Forwarded-* headers are
+    #: believed.
     forwarded_allow: tuple[str, ...] = ()
+    #: The path prefix (``/app``) those proxies serve the site under and strip, for proxies
+    #: that do not send X-Forwarded-Prefix; None: the header's, if any.
+    root_path: str | None = None
     #: TLS: a PEM certificate chain and its key; both or neither.
     certfile: str | None = None
     keyfile: str | None = None
@@ -146,6 +150,17 @@ class Config:
             TrustedProxies(self.forwarded_allow)
         except ValueError as exc:
             raise ConfigError(f"forwarded_allow: {exc}") from None
+        if self.root_path is not None:
+            if checked_prefix(self.root_path) is None:
+                raise ConfigError(
+                    f"root_path: must be a path prefix such as /app, got {self.root_path!r}"
+                )
+            if not self.forwarded_allow:
+                # Only a request through the proxy was served under the prefix.
+                raise ConfigError(
+                    "root_path: applies to requests from the proxies in forwarded_allow;"
+                    " give forwarded_allow too"
+                )
         if self.name is not None and (
             not 0 < len(self.name) <= 100
             or not self.name.isprintable()

@@ -9,10 +9,11 @@ Each proxy appends one hop.  The standard header (RFC 7239) says it in one eleme
 (``Forwarded: for=192.0.2.60;proto=https;host=example.org``); the older headers say it in
 parallel lists (X-Forwarded-For; X-Forwarded-Proto, -Host, -Prefix usually hold one
 value, set by the proxy that faced the client).  When a request has a Forwarded header,
-the X-Forwarded-* ones are ignored: a proxy that speaks RFC 7239 would have written it.
-Of X-Forwarded-Proto, -Host and -Prefix the last value counts: the one the nearest
-trusted proxy set (a proxy that appends instead of replacing leaves the client's own
-value first).
+the X-Forwarded-For, -Proto and -Host ones are ignored: a proxy that speaks RFC 7239
+would have written it.  X-Forwarded-Prefix is read beside either, RFC 7239 having no
+prefix.  Of X-Forwarded-Proto, -Host and -Prefix the last value counts: the one the
+nearest trusted proxy set (a proxy that appends instead of replacing leaves the client's
+own value first).
 
 The walk is from the right: while the address a hop came from is a trusted proxy, the hop
 before it is believed.  The client is the first address that is not a trusted proxy, and
@@ -28,7 +29,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Hop", "Origin", "TrustedProxies", "forwarded_hops", "split_host", "x_forwarded_hops"]
+__all__ = [
+    "Hop",
+    "Origin",
+    "TrustedProxies",
+    "checked_host",
+    "checked_prefix",
+    "forwarded_hops",
+    "split_host",
+    "x_forwarded_hops",
+]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -126,24 +136,27 @@ def _said(client: str, hop: Hop) -> Origin:
     return Origin(client, hop.proto, hop.host, hop.prefix)
 
 
-def forwarded_hops(values: list[bytes]) -> list[Hop]:
-    """The hops of Forwarded header values (RFC 7239), oldest first.
+def forwarded_hops(values: list[bytes], prefix: list[bytes] | None = None) -> list[Hop]:
+    """The hops of Forwarded header values (RFC 7239), oldest first, each with the
+    X-Forwarded-Prefix ``prefix`` the nearest proxy set (RFC 7239 has no prefix).
 
     A malformed element makes a hop with nothing in it, which stops any walk that reaches
     it: a proxy chain that cannot be read is not believed past that point.
     """
+    said_prefix = checked_prefix(_last(prefix).decode("latin-1")) if prefix else None
     hops: list[Hop] = []
     for value in values:
         for element in _split_elements(value):
             pairs = _pairs(element)
             if pairs is None:
-                hops.append(Hop(None))
+                hops.append(Hop(None, prefix=said_prefix))
                 continue
             hops.append(
                 Hop(
                     _node_address(pairs.get("for")),
                     _proto(pairs["proto"].encode("latin-1")) if "proto" in pairs else None,
-                    _host(pairs.get("host")),
+                    checked_host(pairs.get("host")),
+                    said_prefix,
                 )
             )
     return hops
@@ -164,8 +177,8 @@ def x_forwarded_hops(
         if hop.strip()
     ]
     said_proto = _proto(_last(proto)) if proto else None
-    said_host = _host(_last(host).decode("latin-1")) if host else None
-    said_prefix = _prefix(_last(prefix).decode("latin-1")) if prefix else None
+    said_host = checked_host(_last(host).decode("latin-1")) if host else None
+    said_prefix = checked_prefix(_last(prefix).decode("latin-1")) if prefix else None
     if not addresses:
         # A proxy that sends only -Proto (or -Host, -Prefix): the peer is the client.
         if proto or host or prefix:
@@ -241,7 +254,8 @@ def _proto(value: bytes) -> str | None:
     return proto.decode("ascii") if proto in (b"http", b"https") else None
 
 
-def _host(value: str | None) -> str | None:
+def checked_host(value: str | None) -> str | None:
+    """``value`` if it is a host a link can name (RFC 9110 uri-host, a port in range)."""
     if value is None:
         return None
     value = value.strip()
@@ -251,8 +265,9 @@ def _host(value: str | None) -> str | None:
     return value if port is None or 0 < port < 65536 else None
 
 
-def _prefix(value: str) -> str | None:
-    """A path prefix: starts with a slash, no query or fragment; the trailing slash goes."""
+def checked_prefix(value: str) -> str | None:
+    """A path prefix (``/app``): starts with a slash, no query or fragment; the trailing
+    slash goes.  None for anything else, and for the root itself."""
     value = value.strip().rstrip("/")
     if not value:
         return None
@@ -261,7 +276,7 @@ def _prefix(value: str) -> str | None:
 
 def split_host(host: str) -> tuple[str, int | None]:
     """``example.org:8443`` -> (``example.org``, 8443); ``[2001:db8::1]`` -> (``2001:db8::1``,
-    None).  The host is one `_host` accepted."""
+    None).  The host is one `checked_host` accepted."""
     if host.startswith("["):
         end = host.index("]")
         port = host[end + 2 :]

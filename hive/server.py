@@ -40,7 +40,14 @@ from hive._forms import (
     parse_form,
     parse_query,
 )
-from hive._forwarded import TrustedProxies, forwarded_hops, split_host, x_forwarded_hops
+from hive._forwarded import (
+    TrustedProxies,
+    checked_host,
+    checked_prefix,
+    forwarded_hops,
+    split_host,
+    x_forwarded_hops,
+)
 from hive.address import IPv4Address, IPv6Address, UNIXAddress
 from hive.engine import FRAMING_HEADERS, RequestHead, header_lines, status_line
 from hive.error import Error, UnsupportedMethod
@@ -159,34 +166,68 @@ class Request:
 
     def _apply_forwarded(self, proxies: TrustedProxies) -> None:
         """Take the client, scheme, host and path prefix from a trusted proxy's headers
-        (hive._forwarded: Forwarded, else X-Forwarded-For/-Proto/-Host/-Prefix)."""
+        (hive._forwarded: Forwarded, else X-Forwarded-For/-Proto/-Host/-Prefix).
+
+        A request from a trusted proxy is the client's request as the proxy received it:
+        the Host the proxy passes on (or the one it says it got) names the site, with the
+        scheme's port unless it gives one, and ``Site.root_path``, when set, is the prefix
+        the site is served under.  From anyone else nothing here applies.
+        """
         peer = self.client
         # A unix socket has no peer address: only a proxy on this host can connect to it.
         peer_host = "127.0.0.1" if isinstance(peer, UNIXAddress) else peer.host
+        if not proxies.trusts(peer_host):
+            return
         raw = self.requestHeaders.getRawHeaders
+        root_prepath = self.site._root_prepath
+        # RFC 7239 has no prefix: X-Forwarded-Prefix says it beside either header, unless
+        # the prefix is configured (then a header claiming one is not the proxy's).
+        prefix_header = None if root_prepath is not None else raw(b"x-forwarded-prefix")
         standard = raw(b"forwarded")
         if standard:
-            hops = forwarded_hops(standard)
+            hops = forwarded_hops(standard, prefix_header)
         else:
             hops = x_forwarded_hops(
                 raw(b"x-forwarded-for"),
                 raw(b"x-forwarded-proto"),
                 raw(b"x-forwarded-host"),
-                raw(b"x-forwarded-prefix"),
+                prefix_header,
             )
         origin = proxies.origin(peer_host, hops)
         if origin.client != peer_host:
-            port = 0 if isinstance(peer, UNIXAddress) else peer.port
-            self.client = _address(origin.client, port)
+            # The proxy's own port is not the client's; headers do not say it (as uvicorn).
+            self.client = _address(origin.client, 0)
         if origin.scheme is not None:
             self._forced_secure = origin.scheme == "https"
-        if origin.host is not None:
-            hostname, host_port = split_host(origin.host)
-            self.requestHeaders.setRawHeaders(b"host", [origin.host.encode("latin-1")])
-            self.host = _address(hostname, host_port or (443 if self.isSecure() else 80))
-        if origin.prefix is not None:
-            # The site is served under the prefix: the tree's root is there.
-            self.prepath = [unquote_to_bytes(part) for part in origin.prefix[1:].split("/")]
+        host = origin.host
+        if host is None:
+            # The proxy passes on the client's Host (nginx: proxy_set_header Host $host).
+            header = raw(b"host")
+            host = checked_host(header[-1].decode("latin-1")) if header else None
+        if host is not None:
+            hostname, port = split_host(host)
+            self._set_origin(hostname, port, self.isSecure())
+        # The site is served under the prefix: the tree's root is there.
+        if root_prepath is not None:
+            self.prepath = root_prepath[:]
+        elif origin.prefix is not None:
+            self.prepath = _prefix_segments(origin.prefix)
+
+    def _set_origin(self, hostname: str, port: int | None, secure: bool) -> None:
+        """The request came to ``hostname:port`` (the scheme's port if None) over
+        ``secure``: the Host header, ``getHost()`` and ``isSecure()`` say so.  The one
+        way a proxy's word reaches the request, from headers or from ``setHost``."""
+        self._forced_secure = secure
+        default = 443 if secure else 80
+        if port is None:
+            port = default
+        name = hostname[1:-1] if hostname[:1] == "[" else hostname
+        literal = f"[{name}]" if ":" in name else name
+        value = (literal if port == default else f"{literal}:{port}").encode("latin-1")
+        headers = self.requestHeaders
+        if headers.getRawHeaders(b"host") != [value]:
+            headers.setRawHeaders(b"host", [value])
+        self.host = _address(name, port)
 
     # -- request data ----------------------------------------------------------------------
 
@@ -261,12 +302,10 @@ class Request:
         return self.host
 
     def setHost(self, host: bytes, port: int, ssl: bool = False) -> None:
-        """Pretend the request came to ``host:port``, as behind a proxy."""
-        self._forced_secure = ssl
-        self.requestHeaders.setRawHeaders(
-            b"host", [host if port in (80, 443) else b"%s:%d" % (host, port)]
-        )
-        self.host = IPv4Address("TCP", host.decode("ascii"), port)
+        """Pretend the request came to ``host:port``, over TLS if ``ssl``, as behind a
+        proxy: the Host header (without the scheme's own port), ``getHost()``,
+        ``isSecure()`` and every URL made from them follow."""
+        self._set_origin(host.decode("latin-1"), port, bool(ssl))
 
     def isSecure(self) -> bool:
         forced: bool | None = getattr(self, "_forced_secure", None)
@@ -811,8 +850,9 @@ class Site:
     displayTracebacks: bool = False
     #: Counts requests as they start and finish (the worker's stats), when set.
     stats: RequestStats | None = None
-    #: Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (--forwarded-allow).
+    #: Proxies whose Forwarded and X-Forwarded-* headers are believed (--forwarded-allow).
     trusted_proxies: TrustedProxies | None = None
+    _root_prepath: list[bytes] | None = None
     #: "combined" (Apache/nginx) or "json" (one object per line).
     access_log_format: str = "combined"
     #: Makes sessions: called as sessionFactory(site, uid); a Session subclass (Twisted's).
@@ -878,6 +918,27 @@ class Site:
             return None
         assert head.content_length is not None
         return RequestBody(channel, head.content_length, asyncio.get_running_loop())
+
+    @property
+    def root_path(self) -> str | None:
+        """The path prefix (``/app``) the trusted proxies serve the site under, for a
+        proxy that strips it without saying so (``--root-path``); None: what a trusted
+        proxy's X-Forwarded-Prefix says, if anything.  It applies to requests from the
+        proxies in ``trusted_proxies`` only: anyone else reached the site at its root."""
+        prepath = self._root_prepath
+        if prepath is None:
+            return None
+        return "/" + "/".join(quote_from_bytes(part, safe="") for part in prepath)
+
+    @root_path.setter
+    def root_path(self, value: str | None) -> None:
+        if value is None or value.strip() in ("", "/"):
+            self._root_prepath = None
+            return
+        prefix = checked_prefix(value)
+        if prefix is None:
+            raise ValueError(f"root_path: not a path prefix such as /app: {value!r}")
+        self._root_prepath = _prefix_segments(prefix)
 
     def makeSession(self) -> Session:
         """A new session with a fresh random id (stored when saved)."""
@@ -1016,6 +1077,11 @@ def split_target(target: bytes) -> tuple[bytes, bytes, list[bytes]]:
     if b"%" in target:
         segments = [unquote_to_bytes(segment) for segment in segments]
     return target, query, segments
+
+
+def _prefix_segments(prefix: str) -> list[bytes]:
+    """``/my%20app/v1`` -> [b"my app", b"v1"]: a prefix as the prepath holds it."""
+    return [unquote_to_bytes(part) for part in prefix[1:].split("/")]
 
 
 def _address(host: str, port: int) -> IPv4Address | IPv6Address:

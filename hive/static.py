@@ -547,12 +547,19 @@ class File(Resource):
 
 
 def _add_slash(request: IRequest) -> bytes:
-    """The request's path with a slash added, query kept; never a scheme-relative URL."""
+    """The path the client asked for with a slash added, query kept (behind a proxy's
+    prefix, the prefix first); never a scheme-relative URL."""
     _, question, query = request.uri.partition(b"?")
     path = request.path + b"/"
     if path.startswith(b"//"):
         path = b"/" + path.lstrip(b"/")
-    return path + question + query
+    return _site_prefix(request) + path + question + query
+
+
+def _site_prefix(request: IRequest) -> bytes:
+    """The path the site's root is at for the client (``/app`` behind a proxy serving it
+    there, else b""): ``request.path`` is the path hive received, below it."""
+    return b"".join(b"/" + quote(part, safe="").encode("ascii") for part in request.sitepath)
 
 
 async def _stream(request: IRequest, file: BinaryIO, parts: list[tuple[bytes, int, int]]) -> None:
@@ -726,7 +733,7 @@ h1 {padding: 0.1em; background-color: #777; color: white; border-bottom: thin wh
         else:
             directory = list(self.dirs)
         dirs, files = self._getFilesAndDirectories(directory)
-        where = unquote_to_bytes(request.path).decode("utf-8", "replace")
+        where = unquote_to_bytes(_site_prefix(request) + request.path).decode("utf-8", "replace")
         header = "Directory listing for %s" % html.escape(where)
         table = "".join(self._buildTableContent(dirs + files))
         return (self.template % {"header": header, "tableContent": table}).encode("utf-8")

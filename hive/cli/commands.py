@@ -156,7 +156,15 @@ def _size(text: str) -> int:
     "--forwarded-allow",
     multiple=True,
     metavar="ADDRESSES",
-    help="Proxies (addresses, networks, '*') whose X-Forwarded-For/-Proto are believed.",
+    help="Proxies (addresses, networks, '*') whose Forwarded and X-Forwarded-* headers "
+    "are believed.",
+)
+@click.option(
+    "--root-path",
+    default=None,
+    metavar="PREFIX",
+    help="The path (/app) those proxies serve the site under and strip, when they do not "
+    "send X-Forwarded-Prefix.",
 )
 @click.option("--certfile", default=None, metavar="PATH", help="TLS certificate chain (PEM).")
 @click.option("--keyfile", default=None, metavar="PATH", help="TLS private key (PEM).")
@@ -421,6 +429,7 @@ def _config(app: str, binds: tuple[str, ...], options: dict[str, Any]) -> Config
         forwarded_allow=tuple(
             part.strip() for value in options["forwarded_allow"] for part in value.split(",")
         ),
+        root_path=options["root_path"] or None,
         certfile=options["certfile"],
         keyfile=options["keyfile"],
         session_dir=options["session_dir"],

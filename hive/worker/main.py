@@ -83,6 +83,8 @@ def load_site(config: Config, access_log: AccessLog | None) -> Site:
         site.sessionCookieName = config.session_cookie.encode("ascii")
     if config.forwarded_allow:
         site.trusted_proxies = TrustedProxies(config.forwarded_allow)
+    if config.root_path is not None:
+        site.root_path = config.root_path
     return site
 
 

@@ -56,7 +56,9 @@ def test_request_uses_trusted_headers() -> None:
     site.trusted_proxies = TrustedProxies(["192.0.2.0/24"])
     headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
     body = Harness(site).get("/", headers).body
-    assert body == b"203.0.113.9 1 https://example.com:8080/"
+    # The Host the proxy passed on (example.com) names the site, on the scheme's port: the
+    # port hive listens on (8080) is the proxy's business, not the client's.
+    assert body == b"203.0.113.9 1 https://example.com/"
 
 
 def test_request_ignores_headers_from_untrusted_peers() -> None:
@@ -177,7 +179,7 @@ def test_x_forwarded_host_and_prefix_put_the_site_under_the_proxys_path() -> Non
 
 def test_forwarded_wins_over_x_forwarded() -> None:
     headers = {"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "198.51.100.1"}
-    assert proxied(headers).startswith(b"203.0.113.9 0 example.com 8080 ")
+    assert proxied(headers).startswith(b"203.0.113.9 0 example.com 80 ")
 
 
 def test_untrusted_forwarded_host_is_ignored() -> None:
@@ -189,3 +191,156 @@ def test_x_forwarded_proto_alone_is_believed_from_a_trusted_peer() -> None:
     hops = x_forwarded_hops(None, [b"https"], None, None)
     assert TrustedProxies(["10.0.0.0/8"]).origin("10.0.0.1", hops) == Origin("10.0.0.1", "https")
     assert x_forwarded_hops(None, None, None, None) == []
+
+
+# -- the Host a trusted proxy passes on, the client's port, --root-path, setHost --------------
+
+
+def test_a_trusted_proxys_host_names_the_site_on_the_schemes_port() -> None:
+    # nginx's usual lines: Host $host and X-Forwarded-Proto, no X-Forwarded-Host.
+    body = proxied({"X-Forwarded-Proto": "https"})
+    assert (
+        body
+        == b"192.0.2.7 1 example.com 443 https://example.com/page https://example.com/page/next"
+    )
+    site = Site(Links())
+    site.trusted_proxies = TrustedProxies(["192.0.2.0/24"])
+    harness = Harness(site)
+    harness.send(b"GET / HTTP/1.1\r\nHost: example.com:8443\r\nX-Forwarded-Proto: https\r\n\r\n")
+    assert b" 8443 https://example.com:8443/ " in harness.response().body
+
+
+def test_the_clients_port_is_not_the_proxys() -> None:
+    class Port(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Request) -> bytes:
+            return b"%d" % request.getClientAddress().port  # type: ignore[union-attr]
+
+    site = Site(Port())
+    site.trusted_proxies = TrustedProxies(["192.0.2.0/24"])
+    assert Harness(site).get("/", {"X-Forwarded-For": "203.0.113.9"}).body == b"0"
+    assert Harness(site).get("/").body == b"5555"  # the peer's own, when it is the client
+
+
+def test_x_forwarded_prefix_goes_with_the_forwarded_header() -> None:
+    headers = {
+        "Forwarded": 'for=203.0.113.9;proto=https;host="example.org"',
+        "X-Forwarded-Prefix": "/app",
+    }
+    assert proxied(headers).endswith(
+        b" https://example.org/app/page https://example.org/app/page/next"
+    )
+    assert forwarded_hops([b"for=1.2.3.4"], [b"/a, /b/"]) == [Hop("1.2.3.4", prefix="/b")]
+
+
+def rooted(headers: dict[str, str], root_path: str | None, trusted: str = "192.0.2.0/24") -> bytes:
+    root = Resource()
+    root.putChild(b"page", Links())
+    site = Site(root)
+    site.trusted_proxies = TrustedProxies([trusted])
+    site.root_path = root_path
+    return Harness(site).get("/page", headers).body
+
+
+def test_root_path_is_the_prefix_of_requests_from_trusted_proxies() -> None:
+    assert rooted({}, "/app/").endswith(
+        b" http://example.com/app/page http://example.com/app/page/next"
+    )
+    # A claimed prefix is not the proxy's when the prefix is configured.
+    assert b" http://example.com/app/page " in rooted({"X-Forwarded-Prefix": "/evil"}, "/app")
+    assert b" http://example.com/evil/page " in rooted({"X-Forwarded-Prefix": "/evil"}, None)
+    # Anyone else reached the site at its root.
+    untrusted = rooted({"X-Forwarded-Prefix": "/evil"}, "/app", trusted="10.0.0.0/8")
+    assert untrusted.endswith(b" http://example.com:8080/page http://example.com:8080/page/next")
+
+
+def test_root_path_values() -> None:
+    site = Site(Resource())
+    site.root_path = "/my%20app/v1/"
+    assert site._root_prepath == [b"my app", b"v1"] and site.root_path == "/my%20app/v1"
+    for none in (None, "", "/"):
+        site.root_path = none
+        assert site.root_path is None
+    for bad in ("app", "/a?b", "/a#b", "/a b"):
+        with pytest.raises(ValueError, match="root_path"):
+            site.root_path = bad
+
+
+def test_root_path_setting() -> None:
+    from hive._config import Config, ConfigError
+    from hive.worker.main import load_site
+
+    with pytest.raises(ConfigError, match="give forwarded_allow too"):
+        Config(root_path="/app")
+    with pytest.raises(ConfigError, match="must be a path prefix such as /app, got 'app'"):
+        Config(root_path="app", forwarded_allow=("127.0.0.1",))
+    site = load_site(
+        Config(app="tests.services:root", root_path="/app/", forwarded_allow=("127.0.0.1",)),
+        None,
+    )
+    assert site.root_path == "/app"
+
+
+class Origin_(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        host = request.getHost()
+        return b" ".join(
+            [
+                request.getHeader(b"host"),
+                type(host).__name__.encode(),
+                host.host.encode(),  # type: ignore[union-attr]
+                b"%d" % host.port,  # type: ignore[union-attr]
+                b"%d" % request.isSecure(),
+                request.prePathURL(),
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "ssl", "seen"),
+    [
+        (
+            b"example.org",
+            443,
+            True,
+            b"example.org IPv4Address example.org 443 1 https://example.org/",
+        ),
+        # The scheme's own port is left out, not every well-known one (as Twisted).
+        (
+            b"example.org",
+            443,
+            False,
+            b"example.org:443 IPv4Address example.org 443 0 http://example.org:443/",
+        ),
+        (
+            b"example.org",
+            8080,
+            False,
+            b"example.org:8080 IPv4Address example.org 8080 0 http://example.org:8080/",
+        ),
+        (
+            b"[2001:db8::1]",
+            8443,
+            True,
+            b"[2001:db8::1]:8443 IPv6Address 2001:db8::1 8443 1 https://[2001:db8::1]:8443/",
+        ),
+    ],
+)
+def test_set_host_and_forwarded_host_say_the_same(
+    host: bytes, port: int, ssl: bool, seen: bytes
+) -> None:
+    class SetHost(Resource):
+        def getChild(self, path: bytes, request: Request) -> Resource:  # type: ignore[override]
+            request.setHost(host, port, ssl)
+            return Origin_()
+
+    assert Harness(SetHost()).get("/").body == seen
+    # The same origin, said by a trusted proxy.
+    site = Site(Origin_())
+    site.trusted_proxies = TrustedProxies(["192.0.2.0/24"])
+    authority = host.decode() + ("" if port == (443 if ssl else 80) else f":{port}")
+    forwarded = f'for=203.0.113.9;proto={"https" if ssl else "http"};host="{authority}"'
+    assert Harness(site).get("/", {"Forwarded": forwarded}).body == seen

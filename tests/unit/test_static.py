@@ -244,10 +244,32 @@ def test_directory_without_slash_redirects(tree: Path) -> None:
     assert response.header("Location") == "/files/sub/?x=1"
 
 
+def test_behind_a_proxys_prefix_the_redirect_and_listing_name_the_clients_path(
+    tree: Path,
+) -> None:
+    from hive._forwarded import TrustedProxies
+    from hive.server import Site
+
+    proxied = Site(site(tree))
+    proxied.trusted_proxies = TrustedProxies(["192.0.2.7"])
+    prefix = {"X-Forwarded-Prefix": "/my%20app"}
+    assert Harness(proxied).get("/files/sub?x=1", prefix).header("Location") == (
+        "/my%20app/files/sub/?x=1"
+    )
+    listing = Harness(proxied).get("/files/list/", prefix).body.decode()
+    assert "<h1>Directory listing for /my app/files/list/</h1>" in listing
+    # The links are relative: right under any prefix.
+    assert 'href="dir%3Ci%3E/"' in listing
+    # Not from the proxy: no prefix.
+    proxied.trusted_proxies = TrustedProxies(["10.0.0.0/8"])
+    assert Harness(proxied).get("/files/sub", prefix).header("Location") == "/files/sub/"
+
+
 def test_redirect_is_never_scheme_relative() -> None:
     class Fake:
         uri = b"//evil.example/dir?q=1"
         path = b"//evil.example/dir"
+        sitepath: tuple[bytes, ...] = ()
 
     assert _add_slash(Fake()) == b"/evil.example/dir/?q=1"  # type: ignore[arg-type]
 

@@ -232,6 +232,26 @@ def test_trusted_proxy_sets_remote_addr_and_scheme() -> None:
     assert app.environ["wsgi.url_scheme"] == "https"
 
 
+def test_behind_a_proxy_the_environ_names_the_clients_url() -> None:
+    from wsgiref.util import request_uri
+
+    app = Recorder()
+    root = Resource()
+    root.putChild(b"wsgi", make(app, "loop"))
+    site = Site(root)
+    site.trusted_proxies = TrustedProxies(["192.0.2.7"])
+    headers = (
+        "X-Forwarded-For: 198.51.100.9\r\nX-Forwarded-Proto: https\r\n"
+        "X-Forwarded-Host: example.org\r\nX-Forwarded-Prefix: /app\r\n"
+    )
+    assert get(site, "/wsgi/x?q=1", headers).status == 200
+    environ = app.environ
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/app/wsgi", "/x")
+    assert (environ["HTTP_HOST"], environ["SERVER_NAME"]) == ("example.org", "example.org")
+    assert (environ["SERVER_PORT"], environ["wsgi.url_scheme"]) == ("443", "https")
+    assert request_uri(environ) == "https://example.org/app/wsgi/x?q=1"
+
+
 def test_untrusted_forwarded_headers_are_ignored() -> None:
     app = Recorder()
     headers = "X-Forwarded-For: 198.51.100.9\r\nX-Forwarded-Proto: https\r\n"
