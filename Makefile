@@ -19,8 +19,11 @@ test: $(BIN)/hive tools lint typecheck
 
 # Debian packages, installed here when we may: load tests drive hive with wrk, the
 # tutorial's fortune.rpy runs /usr/games/fortune (fortune-mod), curl drives the proxies,
-# and the bus's tests run a real Redis (redis-server). Each is command:package.
-TOOLS := wrk:wrk /usr/games/fortune:fortune-mod curl:curl redis-server:redis-server
+# the bus's tests run a real Redis (redis-server), and tests/integration/test_nginx.py runs
+# hive behind an nginx of its own (own config and ports; the system's nginx service is never
+# used). Each is command:package.
+TOOLS := wrk:wrk /usr/games/fortune:fortune-mod curl:curl redis-server:redis-server \
+	/usr/sbin/nginx:nginx
 
 tools:
 	@missing=""; for pair in $(TOOLS); do \
