@@ -47,6 +47,9 @@ _PAIR = re.compile(
     rb'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)=([!#$%&\'*+\-.^_`|~0-9A-Za-z:\[\]]+|"(?:[^"\\]|\\.)*")\s*'
 )
 _QUOTED_PAIR = re.compile(rb"\\(.)")
+#: Peer addresses whose verdict is remembered (a proxy or two in practice; clients too
+#: when hive is reachable directly): the memo is emptied when it is full.
+_VERDICTS = 1024
 # RFC 9110 uri-host [":" port], as the engines check Host.
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{1,5})?")
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9\-._~!$&'()*+,;=:@%]*)*")
@@ -82,6 +85,7 @@ class TrustedProxies:
     def __init__(self, entries: Iterable[str]) -> None:
         self.any = False
         self.networks: list[_Network] = []
+        self._verdicts: dict[str, bool] = {}
         for entry in entries:
             entry = entry.strip()
             if entry == "*":
@@ -98,6 +102,17 @@ class TrustedProxies:
     def trusts(self, host: str) -> bool:
         if self.any:
             return True
+        # Nearly every request comes from the same few proxies: parsing the address and
+        # matching it against the networks is done once for each.
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            verdict = self._judge(host)
+            if len(self._verdicts) >= _VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict
+
+    def _judge(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:

@@ -42,7 +42,6 @@ from hive._forms import (
 )
 from hive._forwarded import (
     TrustedProxies,
-    checked_host,
     checked_prefix,
     forwarded_hops,
     split_host,
@@ -178,40 +177,48 @@ class Request:
         peer_host = "127.0.0.1" if isinstance(peer, UNIXAddress) else peer.host
         if not proxies.trusts(peer_host):
             return
-        raw = self.requestHeaders.getRawHeaders
+        # The parsed head's names are lowercase: the dict is read directly, on the hot path.
+        raw = self.requestHeaders._raw.get
         root_prepath = self.site._root_prepath
         # RFC 7239 has no prefix: X-Forwarded-Prefix says it beside either header, unless
         # the prefix is configured (then a header claiming one is not the proxy's).
         prefix_header = None if root_prepath is not None else raw(b"x-forwarded-prefix")
         standard = raw(b"forwarded")
+        host: str | None = None
+        prefix: str | None = None
         if standard:
             hops = forwarded_hops(standard, prefix_header)
         else:
-            hops = x_forwarded_hops(
-                raw(b"x-forwarded-for"),
-                raw(b"x-forwarded-proto"),
-                raw(b"x-forwarded-host"),
-                prefix_header,
-            )
-        origin = proxies.origin(peer_host, hops)
-        if origin.client != peer_host:
-            # The proxy's own port is not the client's; headers do not say it (as uvicorn).
-            self.client = _address(origin.client, 0)
-        if origin.scheme is not None:
-            self._forced_secure = origin.scheme == "https"
-        host = origin.host
+            forwarded_for = raw(b"x-forwarded-for")
+            proto = raw(b"x-forwarded-proto")
+            forwarded_host = raw(b"x-forwarded-host")
+            if forwarded_for or proto or forwarded_host or prefix_header:
+                hops = x_forwarded_hops(forwarded_for, proto, forwarded_host, prefix_header)
+            else:
+                hops = []  # nothing said: the proxy is the client
+        if hops:
+            origin = proxies.origin(peer_host, hops)
+            if origin.client != peer_host:
+                # The proxy's port is not the client's; headers do not say it (as uvicorn).
+                self.client = _address(origin.client, 0)
+            if origin.scheme is not None:
+                self._forced_secure = origin.scheme == "https"
+            host = origin.host
+            prefix = origin.prefix
         if host is None:
             # The proxy passes on the client's Host (nginx: proxy_set_header Host $host).
             header = raw(b"host")
-            host = checked_host(header[-1].decode("latin-1")) if header else None
+            host = header[-1].decode("latin-1") if header else None
         if host is not None:
+            # A said host passed checked_host; the Host header, the engines' check.
             hostname, port = split_host(host)
-            self._set_origin(hostname, port, self.isSecure())
+            if hostname and (port is None or 0 < port < 65536):
+                self._set_origin(hostname, port, self.isSecure())
         # The site is served under the prefix: the tree's root is there.
         if root_prepath is not None:
             self.prepath = root_prepath[:]
-        elif origin.prefix is not None:
-            self.prepath = _prefix_segments(origin.prefix)
+        elif prefix is not None:
+            self.prepath = _prefix_segments(prefix)
 
     def _set_origin(self, hostname: str, port: int | None, secure: bool) -> None:
         """The request came to ``hostname:port`` (the scheme's port if None) over
@@ -225,9 +232,11 @@ class Request:
         literal = f"[{name}]" if ":" in name else name
         value = (literal if port == default else f"{literal}:{port}").encode("latin-1")
         headers = self.requestHeaders
-        if headers.getRawHeaders(b"host") != [value]:
+        if headers._raw.get(b"host") != [value]:
             headers.setRawHeaders(b"host", [value])
-        self.host = _address(name, port)
+        host = self.host
+        if isinstance(host, UNIXAddress) or host.host != name or host.port != port:
+            self.host = _address(name, port)
 
     # -- request data ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ the best of several rounds in µs per request; ``--profile`` prints where the ti
 
     .venv/bin/python -m loadtests.inprocess --engine httptools --wsgi
     .venv/bin/python -m loadtests.inprocess --asgi       # the bare ASGI callable, on uvloop
+    .venv/bin/python -m loadtests.inprocess --behind-proxy   # nginx's headers, trusted
 
 An ASGI request is answered in a task: each request is fed, then the loop runs until the
 connection is idle again (the loop's own cost per turn is in the figure, as it is in a
@@ -21,6 +22,7 @@ import cProfile
 import pstats
 import time
 
+from hive._forwarded import TrustedProxies
 from hive.address import IPv4Address
 from hive.engine import HeadLimits, get_engine
 from hive.server import Site
@@ -29,6 +31,12 @@ from loadtests.apps.hive_app import root
 
 #: What wrk sends.
 REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+#: What ops/nginx.conf sends for a client of https://example.org/app/.
+PROXIED = (
+    b"GET %s HTTP/1.1\r\nHost: example.org\r\nX-Forwarded-For: 203.0.113.9\r\n"
+    b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: example.org\r\n"
+    b"X-Forwarded-Prefix: /app\r\n\r\n"
+)
 
 
 class _Counting:
@@ -51,11 +59,16 @@ class _Counting:
         pass
 
 
-async def _rounds(engine: str, path: bytes, count: int, rounds: int, profile: bool) -> float:
+async def _rounds(
+    engine: str, path: bytes, count: int, rounds: int, profile: bool, proxied: bool = False
+) -> float:
     loop = asyncio.get_running_loop()
+    site = Site(root)
+    if proxied:
+        site.trusted_proxies = TrustedProxies(["127.0.0.1"])
     connection = Connection(
         get_engine(engine)(HeadLimits()),
-        Site(root),
+        site,
         _Counting(),
         ConnectionLimits(),
         loop.time(),
@@ -63,7 +76,7 @@ async def _rounds(engine: str, path: bytes, count: int, rounds: int, profile: bo
         peer=IPv4Address("TCP", "127.0.0.1", 40000),
         host=IPv4Address("TCP", "127.0.0.1", 8080),
     )
-    request = REQUEST % path
+    request = (PROXIED if proxied else REQUEST) % path
     feed = connection.data_received
 
     in_task = path.startswith((b"/asgi", b"/fastapi"))
@@ -101,8 +114,11 @@ async def _main(args: argparse.Namespace) -> None:
         from hive.wsgi import set_default_threads
 
         set_default_threads(0)  # on the loop: a thread's hand-off is not Python's cost here
-    best = await _rounds(args.engine, path, args.requests, args.rounds, args.profile)
-    print(f"engine={args.engine} path={path.decode()}  {best:.2f} µs per request (best round)")
+    best = await _rounds(
+        args.engine, path, args.requests, args.rounds, args.profile, args.behind_proxy
+    )
+    via = " behind a trusted proxy" if args.behind_proxy else ""
+    print(f"engine={args.engine} path={path.decode()}{via}  {best:.2f} µs per request (best round)")
 
 
 def main() -> None:
@@ -114,6 +130,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000, help="per round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="nginx's forwarding headers, from a trusted proxy (--forwarded-allow)",
+    )
     args = parser.parse_args()
     if args.asgi or args.fastapi:
         import uvloop  # the loop an ASGI request's task runs on in the server
