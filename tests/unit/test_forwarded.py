@@ -344,3 +344,13 @@ def test_set_host_and_forwarded_host_say_the_same(
     authority = host.decode() + ("" if port == (443 if ssl else 80) else f":{port}")
     forwarded = f'for=203.0.113.9;proto={"https" if ssl else "http"};host="{authority}"'
     assert Harness(site).get("/", {"Forwarded": forwarded}).body == seen
+
+
+def test_trust_verdicts_are_remembered_within_bounds() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    for n in range(3000):
+        host = f"10.0.{n // 256}.{n % 256}" if n % 2 else f"192.0.2.{n % 256}"
+        assert proxies.trusts(host) is bool(n % 2)
+        assert proxies.trusts(host) is bool(n % 2)  # the remembered verdict
+    assert 0 < len(proxies._verdicts) <= 1024
+    assert proxies.trusts("not an address") is False
