@@ -1,5 +1,7 @@
 """The site tests/integration/test_nginx.py serves behind a real nginx: every kind of link
-hive makes, the request as hive sees it, streams both ways, and a Flask application.
+hive makes, the request as hive sees it, streams both ways, a WebSocket and a Flask
+application; and the same tree at ``/vm`` for nginx to reach through
+``/vhost/https/example.org:443/vm/`` (VHostMonsterResource).
 
 ``HIVE_TEST_FILES`` names the directory served at ``/files``.
 """
@@ -22,6 +24,8 @@ from hive.server import NOT_DONE_YET, Request
 from hive.static import File
 from hive.urlpath import URLPath
 from hive.util import ParentRedirect, Redirect, redirectTo
+from hive.vhost import VHostMonsterResource
+from hive.websocket import WebSocketResource, WebSocketTransport
 from hive.worker.body import RequestBody
 from hive.wsgi import WSGIResource
 
@@ -175,6 +179,45 @@ class Progress(Resource):
         return b"%d" % self.upload.received.get(name, -1)
 
 
+class WebSocketEcho:
+    """A WebSocket that first says how its handshake request looked, then echoes."""
+
+    def __init__(self, request: Request) -> None:
+        client = request.getClientAddress()
+        self.seen = {
+            "client": getattr(client, "host", None),
+            "secure": request.isSecure(),
+            "pre_path_url": _text(request.prePathURL()),
+        }
+        self.transport: WebSocketTransport | None = None
+
+    def negotiationStarted(self, transport: WebSocketTransport) -> None:
+        self.transport = transport
+
+    def negotiationFinished(self) -> None:
+        assert self.transport is not None
+        self.transport.sendTextMessage(json.dumps(self.seen))
+
+    def textMessageReceived(self, message: str) -> None:
+        assert self.transport is not None
+        self.transport.sendTextMessage(message)
+
+    def bytesMessageReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.sendBytesMessage(data)
+
+    def pongReceived(self, payload: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason: BaseException) -> None:
+        pass
+
+
+class WebSocketEchoFactory:
+    def buildProtocol(self, request: Request) -> WebSocketEcho:
+        return WebSocketEcho(request)
+
+
 class Greeter(soap.SOAPPublisher):
     namespace = "urn:hive:test:nginx"
 
@@ -237,7 +280,10 @@ def build() -> Resource:
     root.putChild(b"echo", Echo())
     root.putChild(b"soap", Greeter())
     root.putChild(b"wsgi", WSGIResource(None, None, flask_app))
+    root.putChild(b"ws", WebSocketResource(WebSocketEchoFactory()))
     return root
 
 
 root = build()
+root.putChild(b"vhost", VHostMonsterResource())
+root.putChild(b"vm", build())

@@ -7,11 +7,14 @@ loopback ports, certificate and hive's addresses put in, TLS ending at nginx, in
 The client connects from 127.0.0.5 and sends ``Host: example.org``, as if nginx were at
 example.org:443; every URL hive gives back is followed through nginx (never resolved:
 example.org is only a name here).  nginx reaches hive from 127.0.0.1, the one trusted
-proxy; direct requests come from 127.0.0.9.
+proxy; direct requests come from 127.0.0.9.  Beside the ops file's /app/: /std/ sends the
+standard Forwarded header, /vm/ goes through VHostMonsterResource, and /legacy/ strips its
+prefix without saying so, for a hive with --root-path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.client
 import json
@@ -56,6 +59,15 @@ EXTRA_LOCATIONS = """\
         proxy_set_header X-Forwarded-For "";
         proxy_set_header X-Forwarded-Proto "";
         proxy_set_header X-Forwarded-Host "";
+        proxy_set_header Connection "";
+        proxy_redirect off;
+    }
+
+    location /vm/ {
+        # Twisted's way: the scheme and host in the path, for VHostMonsterResource.
+        proxy_pass http://hive/vhost/https/example.org:443/vm/;
+        proxy_http_version 1.1;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header Connection "";
         proxy_redirect off;
     }
@@ -472,6 +484,24 @@ def test_root_path_for_a_proxy_that_does_not_say_its_prefix(front: Front) -> Non
     )
 
 
+def test_vhost_monster_behind_nginx(front: Front) -> None:
+    seen = front.fetch("/vm/seen", headers={"X-Forwarded-Host": "evil.example"}).json()
+    assert seen["pre_path_url"] == "https://example.org/vm/seen"
+    assert seen["host"] == ["example.org", 443] and seen["secure"] is True
+    assert seen["client"] == [CLIENT, 0]
+    # Served from the root, as the path after the host says: sitepath is the root's.
+    assert seen["prepath"] == ["vm", "seen"] and seen["sitepath"] == []
+    assert seen["uri"] == "/vm/seen"
+    moved = front.fetch("/vm/files/sub")
+    assert moved.headers["Location"] == "/vm/files/sub/"
+    assert b"Directory listing for /vm/files/sub/" in front.fetch(moved.location()).body
+    parent = front.fetch("/vm/parent/up/x")
+    assert parent.headers["Location"] == "https://example.org/vm/parent/"
+    environ = front.fetch("/vm/wsgi/").json()
+    assert environ["request_uri"] == "https://example.org/vm/wsgi/"
+    assert environ["url_for"] == "https://example.org/vm/wsgi/page"
+
+
 def direct(port: int, target: str, headers: dict[str, str], source: str = DIRECT) -> Any:
     conn = http.client.HTTPConnection(
         "127.0.0.1", port, timeout=TIMEOUT, source_address=(source, 0)
@@ -501,6 +531,43 @@ def test_requests_not_from_the_proxy_get_no_prefix(hive: Hive, legacy: Hive) -> 
         assert seen["prepath"] == ["seen"] and seen["secure"] is False
     # From the trusted address, with no headers, the configured prefix applies.
     assert direct(legacy.port, "/seen", {}, source="127.0.0.1")["prepath"] == ["legacy", "seen"]
+
+
+# -- WebSocket -------------------------------------------------------------------------------
+
+
+def test_websocket_through_nginx(front: Front) -> None:
+    """The handshake passes nginx (ops/nginx.conf's Upgrade and Connection headers), the
+    Origin check sees the client's host, and messages go both ways."""
+    websockets = pytest.importorskip("websockets")
+
+    async def go(authority: str) -> dict[str, Any]:
+        async with websockets.connect(
+            f"wss://{authority}/app/ws",
+            origin=f"https://{authority}",
+            ssl=front.context,
+            host="127.0.0.1",
+            port=front.https_port,
+            local_addr=(CLIENT, 0),
+            proxy=None,
+            open_timeout=TIMEOUT,
+        ) as ws:
+            seen: dict[str, Any] = json.loads(await ws.recv())
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\xff" * 5000)
+            assert await ws.recv() == b"\x00\xff" * 5000
+            return seen
+
+    seen = asyncio.run(asyncio.wait_for(go("example.org"), 30))
+    assert seen == {
+        "client": CLIENT,
+        "secure": True,
+        "pre_path_url": "https://example.org/app/ws",
+    }
+    # The same origin on another port: X-Forwarded-Host carries it to the check.
+    seen = asyncio.run(asyncio.wait_for(go("example.org:8443"), 30))
+    assert seen["pre_path_url"] == "https://example.org:8443/app/ws"
 
 
 # -- streams and bodies ------------------------------------------------------------------------
