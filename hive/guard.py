@@ -56,6 +56,7 @@ from hive.cred.credentials import (
 from hive.cred.error import LoginFailed, Unauthorized
 from hive.iweb import ICredentialFactory, IRequest, IResource
 from hive.resource import NOT_DONE_YET, ErrorPage, Resource, isawaitable
+from hive.urlpath import site_prefix
 
 __all__ = [
     "BasicCredentialFactory",
@@ -135,7 +136,10 @@ class DigestCredentialFactory:
         return challenge
 
     def decode(self, response: bytes, request: IRequest) -> DigestedCredentials:
-        return self.digest.decode(response, request.method, request.getClientIP(), request.uri)
+        # The client hashed the target it sent: behind a proxy that strips a prefix, the
+        # prefix and what hive received.
+        target = site_prefix(request) + request.uri
+        return self.digest.decode(response, request.method, request.getClientIP(), target)
 
 
 # Challenge parameters whose values are tokens, sent unquoted (RFC 7616 section 3.3).

@@ -42,6 +42,7 @@ from hive import http
 from hive._encoding import accepts_encoding, add_vary
 from hive.iweb import IRequest
 from hive.resource import NOT_DONE_YET, ForbiddenResource, NoResource, Resource
+from hive.urlpath import site_prefix
 from hive.util import redirectTo
 
 __all__ = [
@@ -553,13 +554,7 @@ def _add_slash(request: IRequest) -> bytes:
     path = request.path + b"/"
     if path.startswith(b"//"):
         path = b"/" + path.lstrip(b"/")
-    return _site_prefix(request) + path + question + query
-
-
-def _site_prefix(request: IRequest) -> bytes:
-    """The path the site's root is at for the client (``/app`` behind a proxy serving it
-    there, else b""): ``request.path`` is the path hive received, below it."""
-    return b"".join(b"/" + quote(part, safe="").encode("ascii") for part in request.sitepath)
+    return site_prefix(request) + path + question + query
 
 
 async def _stream(request: IRequest, file: BinaryIO, parts: list[tuple[bytes, int, int]]) -> None:
@@ -733,7 +728,7 @@ h1 {padding: 0.1em; background-color: #777; color: white; border-bottom: thin wh
         else:
             directory = list(self.dirs)
         dirs, files = self._getFilesAndDirectories(directory)
-        where = unquote_to_bytes(_site_prefix(request) + request.path).decode("utf-8", "replace")
+        where = unquote_to_bytes(site_prefix(request) + request.path).decode("utf-8", "replace")
         header = "Directory listing for %s" % html.escape(where)
         table = "".join(self._buildTableContent(dirs + files))
         return (self.template % {"header": header, "tableContent": table}).encode("utf-8")

@@ -4,6 +4,9 @@ Attributes are bytes; ``str()`` gives the URL as str. Non-ASCII bytes and NUL in
 input are percent-encoded, as Twisted does. Segments given to ``child`` and
 ``sibling`` are one path segment each: characters that would end or split a
 segment ("/", "?", "#", spaces, ...) are percent-encoded.
+
+`site_prefix` (hive's own) is the path the site's root is at for the client, behind a
+proxy that serves it under a prefix and strips it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,20 @@ _ASCII_SAFE = "".join(map(chr, range(1, 128)))
 
 class _HasPrePathURL(Protocol):
     def prePathURL(self) -> bytes: ...
+
+
+class _HasSitePath(Protocol):
+    sitepath: list[bytes]
+
+
+def site_prefix(request: _HasSitePath) -> bytes:
+    """Where the site's root is for the client: ``b"/app"`` behind a proxy serving it at
+    /app/ (X-Forwarded-Prefix or ``--root-path``: the request's ``sitepath``), else b"".
+
+    ``request.uri`` and ``request.path`` are what hive received; the client asked for
+    ``site_prefix(request) + request.uri``.
+    """
+    return b"".join(b"/" + quote(part, safe="").encode("ascii") for part in request.sitepath)
 
 
 def _encode_segment(segment: bytes) -> bytes:

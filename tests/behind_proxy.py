@@ -19,7 +19,10 @@ from flask import Flask, redirect, url_for
 from flask import request as flask_request
 
 from hive import soap
-from hive.resource import Resource
+from hive.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+from hive.cred.portal import Portal
+from hive.guard import DigestCredentialFactory, HTTPAuthSessionWrapper
+from hive.resource import IResource, Resource
 from hive.server import NOT_DONE_YET, Request
 from hive.static import File
 from hive.urlpath import URLPath
@@ -229,6 +232,32 @@ class Greeter(soap.SOAPPublisher):
         return request.getClientIP() or ""
 
 
+class Realm:
+    """Each user gets the page that says who logged in."""
+
+    def requestAvatar(self, avatarId: Any, mind: object, *interfaces: Any) -> Any:
+        page = Resource()
+        page.putChild(b"", Who(avatarId))
+        return IResource, page, lambda: None
+
+
+class Who(Resource):
+    isLeaf = True
+
+    def __init__(self, user: bytes) -> None:
+        super().__init__()
+        self.user = user
+
+    def render_GET(self, request: Request) -> bytes:
+        return b"hello " + self.user
+
+
+def private() -> HTTPAuthSessionWrapper:
+    """Digest: the client hashes the target it sent, prefix and all."""
+    portal = Portal(Realm(), [InMemoryUsernamePasswordDatabaseDontUse(joe=b"blow")])
+    return HTTPAuthSessionWrapper(portal, [DigestCredentialFactory("SHA-256", "behind nginx")])
+
+
 flask_app = Flask(__name__)
 
 
@@ -281,6 +310,7 @@ def build() -> Resource:
     root.putChild(b"soap", Greeter())
     root.putChild(b"wsgi", WSGIResource(None, None, flask_app))
     root.putChild(b"ws", WebSocketResource(WebSocketEchoFactory()))
+    root.putChild(b"private", private())
     return root
 
 

@@ -502,6 +502,25 @@ def test_vhost_monster_behind_nginx(front: Front) -> None:
     assert environ["url_for"] == "https://example.org/vm/wsgi/page"
 
 
+def test_a_digest_login_under_the_prefix(front: Front) -> None:
+    """curl hashes the target it sent (/app/private/?x=1); hive, which received
+    /private/?x=1, checks it against the prefix and that."""
+    url = f"https://example.org:{front.https_port}/app/private/?x=1"
+    result = subprocess.run(
+        [
+            *("curl", "-s", "--noproxy", "*", "--max-time", str(TIMEOUT)),
+            *("--cacert", str(front.cafile), "--interface", CLIENT),
+            *("--resolve", f"example.org:{front.https_port}:127.0.0.1"),
+            *("--digest", "-u", "joe:blow", "-w", "\n%{http_code}", url),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 2,
+    )
+    body, _, status = result.stdout.rpartition("\n")
+    assert (status, body) == ("200", "hello joe"), result
+
+
 def direct(port: int, target: str, headers: dict[str, str], source: str = DIRECT) -> Any:
     conn = http.client.HTTPConnection(
         "127.0.0.1", port, timeout=TIMEOUT, source_address=(source, 0)

@@ -339,6 +339,18 @@ def test_any_worker_takes_a_nonce_another_made() -> None:
     assert exchange(other, "/secret/", answer).status == 200
 
 
+def test_a_digest_login_behind_a_proxys_prefix() -> None:
+    # The client hashed the target it sent (/app/secret/who); hive received /secret/who.
+    target = site(wrapper(DigestCredentialFactory("SHA-256", "hive test")))
+    target.trusted_proxies = TrustedProxies(["192.0.2.7"])
+    via = {"X-Forwarded-Prefix": "/app"}
+    challenge = digest_challenge(exchange(target, "/secret/who", via), "SHA-256")
+    answer = digest_answer(challenge, "alice", "wonderland", "/app/secret/who?x=1")
+    assert exchange(target, "/secret/who?x=1", {**via, **answer}).status == 200
+    received = digest_answer(challenge, "alice", "wonderland", "/secret/who?x=1", nc="00000002")
+    assert exchange(target, "/secret/who?x=1", {**via, **received}).status == 401
+
+
 def test_a_nonce_is_bound_to_the_client_address() -> None:
     target = site(wrapper(DigestCredentialFactory("SHA-256", "hive test")))
     target.trusted_proxies = TrustedProxies(["192.0.2.7"])
