@@ -14,7 +14,10 @@ module they replace, so a Twisted Web program ports by changing its imports:
 - `hive.cred` (`portal`, `checkers`, `credentials`, `error`) and `hive.components`:
   Twisted Cred and ``twisted.python.components``.
 - `hive.pubsub`, `hive.sse`: the bus between workers and hosts, and Server-Sent Events.
-- `hive.cli`: the ``hive`` command.
+- `hive.template`, `hive.websocket`, `hive.live`: templates, WebSockets, and live
+  elements (pages whose parts the server pushes and the page calls).
+- `hive.cli`: the ``hive`` command; `hive.listen` (hive.embed): serve a Site on the
+  running asyncio loop of a program of one's own.
 
 The rest is the server's own machinery, free to change between releases: the modules whose
 names start with ``_`` (settings, access log, IPC messages, forms parsing...) and three
@@ -22,3 +25,19 @@ packages: `hive.engine` (the HTTP/1.1 parsers behind one sans-IO seam), `hive.wo
 (a worker process: connections and the asyncio driver) and `hive.supervisor` (the process
 that binds the sockets and keeps the workers). docs/architecture.md maps them.
 """
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hive.embed import ListeningPort, listen
+
+__all__ = ["ListeningPort", "listen"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported when first asked for: ``import hive.iweb`` stays as light as it was.
+    if name in __all__:
+        from hive import embed
+
+        return getattr(embed, name)
+    raise AttributeError(f"module 'hive' has no attribute {name!r}")
