@@ -284,6 +284,22 @@ class LiveClient:
             if kind is None or message.get("t") == kind:
                 return message
 
+    async def until(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """The first message for which ``check`` is true; those before it are dropped."""
+        deadline = asyncio.get_running_loop().time() + (timeout or self.timeout)
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            message = await asyncio.wait_for(self.messages.get(), max(left, 0.001))
+            if check(message):
+                return message
+
+    def discard(self) -> None:
+        """Forget the messages received so far."""
+        while not self.messages.empty():
+            self.messages.get_nowait()
+
     async def _drop(self) -> None:
         socket, self._socket = self._socket, None
         if socket is not None:
