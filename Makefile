@@ -21,9 +21,10 @@ test: $(BIN)/hive tools lint typecheck
 # tutorial's fortune.rpy runs /usr/games/fortune (fortune-mod), curl drives the proxies,
 # the bus's tests run a real Redis (redis-server), and tests/integration/test_nginx.py runs
 # hive behind an nginx of its own (own config and ports; the system's nginx service is never
-# used). Each is command:package.
+# used), and the live UI tests drive headless Chromium (chromium, chromium-driver).
+# Each is command:package.
 TOOLS := wrk:wrk /usr/games/fortune:fortune-mod curl:curl redis-server:redis-server \
-	/usr/sbin/nginx:nginx
+	/usr/sbin/nginx:nginx chromium:chromium chromedriver:chromium-driver
 
 tools:
 	@missing=""; for pair in $(TOOLS); do \

@@ -263,10 +263,10 @@ header { display: flex; align-items: baseline; gap: 1em; padding: .8em 1.5em;
   background: #1f2d3d; color: #fff; }
 header h1 { font-size: 1.2em; margin: 0; }
 .state { font-size: .8em; padding: .1em .6em; border-radius: 1em; background: #888; }
-html[data-hive-live=connected] .state { background: #2e8b57; }
-html[data-hive-live=connected] .state::after { content: ": connected"; }
-html[data-hive-live=offline] .state { background: #c0392b; }
-html[data-hive-live=offline] .state::after { content: ": reconnecting"; }
+html[data-hive-state=connected] .state { background: #2e8b57; }
+html[data-hive-state=connected] .state::after { content: ": connected"; }
+html[data-hive-state=offline] .state { background: #c0392b; }
+html[data-hive-state=offline] .state::after { content: ": reconnecting"; }
 main { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; padding: 1em 1.5em; }
 .card { background: #fff; border-radius: 6px; padding: .6em 1em 1em;
   box-shadow: 0 1px 3px #0002; }

@@ -255,7 +255,7 @@ class LiveProtocol:
             # Rebuilt from the session: whatever happened while the page was away is
             # pushed by rendering the outermost elements again.
             page.refresh_all(
-                [element for element, parent in hello.elements if parent not in listed]
+                [element for element, parent in hello.elements if parent not in page.elements]
             )
 
     def _call(self, page: Page, call: protocol.Call) -> None:

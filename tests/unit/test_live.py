@@ -568,3 +568,17 @@ async def test_a_worker_that_lost_the_page_does_not_write_over_its_record(
     assert store is not None
     record = store.get(f"hive.live.{tab.page}")
     assert record is not None and '"count":3' in record.data
+
+
+@live
+async def test_a_rebuilt_page_pushes_its_outermost_elements_whatever_else_the_page_lists(
+    tab: PageClient,
+) -> None:
+    tab.load()
+    _element._PAGES.clear()
+    # A page that marks other nodes too: only elements the server knows are parents.
+    tab.elements = [("elsewhere", None), ("1", "elsewhere")]
+    tab.open()
+    await settle()
+    ready, push = tab.received()
+    assert ready == {"t": "ready"} and push["el"] == "1" and push["part"] is None

@@ -13,7 +13,7 @@
   let socket = null, ready = false, nextCall = 1, failures = 0;
 
   function setState(state) {
-    root.dataset.hiveLive = state;
+    root.dataset.hiveState = state;
     document.dispatchEvent(new CustomEvent("hive:" + state));
   }
 
@@ -288,7 +288,7 @@
       if (!node) return Promise.reject(new Error("not inside a live element"));
       return call(node.dataset.hiveLive, name, args, {});
     },
-    get state() { return root.dataset.hiveLive; },
+    get state() { return root.dataset.hiveState; },
   };
 
   scan();
