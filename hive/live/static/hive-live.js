@@ -1,5 +1,4 @@
-/* hive-live.js: the page's side of hive.live. The protocol: hive/live/protocol.py.
-   Loaded by a LivePage's liveglue (<script defer data-url data-page data-token>). */
+/* hive-live.js: the page's side of hive.live (the protocol: hive/live/protocol.py). */
 (() => {
   "use strict";
   const script = document.currentScript;
@@ -23,7 +22,7 @@
     callRemote(name, ...args) { return call(this.id, name, args, {}); }
   }
 
-  // The widgets as the DOM has them now: [[id, parent id], ...] and the ids that left.
+  // The widgets as the DOM has them: [[id, parent id], ...] and the ids that left.
   function scan() {
     const fresh = new Map(), list = [];
     for (const node of document.querySelectorAll("[data-hive-live]")) {
@@ -101,7 +100,7 @@
       })
       .then(
         (v) => send({ t: "result", id: msg.id, v: v === undefined ? null : v }),
-        (e) => send({ t: "error", id: msg.id, e: { name: (e && e.name) || "Error", message: String((e && e.message) || e) } })
+        (e) => send({ t: "error", id: msg.id, e: { name: e.name || "Error", message: String(e.message || e) } })
       );
   }
 
@@ -124,7 +123,8 @@
     morph(target, fresh);
     const { gone } = scan();
     if (gone.length) send({ t: "gone", els: gone });
-    (target.isConnected ? target : widget.node).dispatchEvent(new CustomEvent("hive:updated", { bubbles: true }));
+    const updated = new CustomEvent("hive:updated", { bubbles: true });
+    (target.isConnected ? target : widget.node).dispatchEvent(updated);
   }
 
   // Make `from` look like `to`, keeping the nodes that stay (focus, scroll, typed text).
@@ -178,27 +178,19 @@
     setState("connecting");
     const url = new URL(base.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    let opened = false, ws;
-    try {
-      ws = socket = new WebSocket(url.href, ["hive-live.1", `hive-page.${page}.${token}`]);
-    } catch (e) {
-      return retry();
-    }
+    let opened = false;
+    const ws = (socket = new WebSocket(url.href, ["hive-live.1", `hive-page.${page}.${token}`]));
     ws.onopen = () => {
       opened = true;
       send({ t: "hello", els: scan().list });
     };
-    ws.onmessage = (event) => {
-      let msg;
-      try { msg = JSON.parse(event.data); } catch (e) { return; }
-      receive(msg);
-    };
+    ws.onmessage = (event) => receive(JSON.parse(event.data));
     ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
       ready = false;
       for (const [id, pending] of calls) {
-        if (pending.sent) settle(id, { name: "ConnectionError", message: "the connection closed during the call" });
+        if (pending.sent) settle(id, { name: "ConnectionError", message: "connection lost" });
       }
       setState("offline");
       if (event.code === 4401) return reload();
@@ -212,7 +204,7 @@
     setTimeout(connect, delay * (0.5 + Math.random() / 2));
   }
 
-  // Refused before opening: ask whether the page is still there, or load it anew.
+  // Refused before opening: is the page still there, or is it to be loaded anew?
   function check() {
     fetch(new URL("check", base), {
       method: "POST",
@@ -249,12 +241,8 @@
   function argsOf(node) {
     const raw = node.dataset.hiveArgs;
     if (raw === undefined) return [];
-    try {
-      const value = JSON.parse(raw);
-      return Array.isArray(value) ? value : [value];
-    } catch (e) {
-      return [raw];
-    }
+    const value = JSON.parse(raw);
+    return Array.isArray(value) ? value : [value];
   }
 
   document.addEventListener("click", (event) => {
@@ -285,10 +273,9 @@
       const node = typeof target === "string"
         ? document.querySelector(`[data-hive-live="${CSS.escape(target)}"]`)
         : target && target.closest("[data-hive-live]");
-      if (!node) return Promise.reject(new Error("not inside a live element"));
+      if (!node) return Promise.reject(new Error("no live element"));
       return call(node.dataset.hiveLive, name, args, {});
     },
-    get state() { return root.dataset.hiveState; },
   };
 
   scan();
