@@ -21,7 +21,8 @@ class Counter(LiveElement):
     loader = HTMLString(
         '<section t:render="liveElement" class="counter">'
         '<h2 data-hive-part="title" t:render="title"></h2>'
-        '<output t:render="shown"></output> <button class="add" data-hive-click="add">+1</button>'
+        '<output data-hive-part="count" t:render="shown"></output>'
+        ' <button class="add" data-hive-click="add">+1</button>'
         ' <small class="pid" t:render="pid"></small></section>'
     )
 

@@ -65,7 +65,6 @@ class Clients(ChatElement):
     loader = HTMLString("""
 <section t:render="liveElement" class="card clients">
   <h2>Connected clients <span class="count" t:render="count"></span></h2>
-  <p class="notice" data-hive-part="notice" t:render="notice"></p>
   <table>
     <thead><tr><th>name</th><th>address</th><th>for</th><th>lines</th>
       <th>in</th><th>out</th><th></th></tr></thead>
@@ -80,9 +79,10 @@ class Clients(ChatElement):
   </table>
 </section>""")
 
+    sharedRendering = True  # the same table for every page: rendered once a push
+
     def __init__(self) -> None:
         super().__init__()
-        self.note = ""
         self.subscribe(CLIENTS)
         self.subscribe(LOG)  # the line counts
         self.subscribe(TRAFFIC)  # the durations
@@ -90,10 +90,6 @@ class Clients(ChatElement):
     @renderer
     def count(self, request: IRequest | None, tag: Tag) -> Tag:
         return tag(str(len(self.chat.clients)))
-
-    @renderer
-    def notice(self, request: IRequest | None, tag: Tag) -> Tag:
-        return tag(self.note)
 
     @renderer
     def rows(self, request: IRequest | None, tag: Tag) -> Any:
@@ -120,14 +116,13 @@ class Clients(ChatElement):
     async def kick(self, name: str) -> bool:
         if not self.chat.kick(name):
             raise LiveError(f"{name} is not connected")
-        self.note = f"{name} was kicked"
-        self.refresh("notice")
-        # The page's own function: a flash on the row that is going.
-        await self.callRemote("flash", name)
+        # The page's own function: a flash on the row that is going, and a notice.
+        await self.callRemote("kicked", name)
         return True
 
 
 class Traffic(ChatElement):
+    sharedRendering = True
     loader = HTMLString("""
 <section t:render="liveElement" class="card traffic">
   <h2>Traffic</h2>
@@ -170,6 +165,7 @@ class Traffic(ChatElement):
 
 
 class Log(ChatElement):
+    sharedRendering = True
     loader = HTMLString("""
 <section t:render="liveElement" class="card log">
   <h2>What was said</h2>
@@ -226,7 +222,8 @@ class Panel(LivePage):
 <t:transparent t:render="liveglue"></t:transparent>
 <script src="panel.js" defer></script>
 </head><body>
-<header><h1>chat control panel</h1><span class="state">live</span></header>
+<header><h1>chat control panel</h1><span class="state">live</span>
+<span class="notice" id="notice"></span></header>
 <main><div t:render="traffic"></div><div t:render="clients"></div>
 <div t:render="broadcast"></div><div t:render="log"></div></main>
 </body></html>""")
@@ -283,17 +280,18 @@ li { padding: .15em 0; border-bottom: 1px solid #f0f0f0; }
 time { color: #999; font-size: .85em; margin-right: .5em; }
 button { cursor: pointer; } button.kick { color: #c0392b; }
 [data-hive-busy] { opacity: .5; }
-.notice:empty { display: none; } .notice { color: #2e8b57; margin: 0 0 .5em; }
+.notice { color: #9fe0b5; font-size: .9em; }
 tr.flash { background: #fdd; transition: background .5s; }
 input[name=text] { width: 70%; padding: .3em; }
 """
 
 SCRIPT = b"""
 hive.widget("Clients", {
-  flash(name) {
+  kicked(name) {
     for (const cell of this.node.querySelectorAll("td.name")) {
       if (cell.textContent === name) cell.parentElement.classList.add("flash");
     }
+    document.getElementById("notice").textContent = name + " was kicked";
     return true;
   },
 });

@@ -65,6 +65,10 @@ _PAGES: dict[str, Page] = {}
 _RENDERING: contextvars.ContextVar[tuple[object, Page] | None] = contextvars.ContextVar(
     "hive_live_rendering", default=None
 )
+#: The element being rendered once for every page (sharedRendering), if one is.
+_SHARING: contextvars.ContextVar[LiveElement | None] = contextvars.ContextVar(
+    "hive_live_sharing", default=None
+)
 
 
 class LiveError(Exception):
@@ -102,7 +106,10 @@ class LiveElement(Element):
     - ``jsClass``: the name of the page's widget (``hive.widget(name, {...})`` in
       JavaScript) whose functions ``callRemote`` calls;
     - ``liveState``: the attributes (JSON values) saved to the session after every call
-      and channel message, and set again when the element is rebuilt on another worker.
+      and channel message, and set again when the element is rebuilt on another worker;
+    - ``sharedRendering``: every element of the class renders the same HTML at a given
+      moment (it shows the program's state, not its own, and holds no LiveElements): a
+      push renders it once per turn of the loop for all the pages that show it.
 
     The root tag of the template may name the ``liveElement`` renderer (Athena's way);
     otherwise the template is wrapped in a ``<div>`` that carries the element's id.
@@ -110,6 +117,7 @@ class LiveElement(Element):
 
     jsClass: ClassVar[str | None] = None
     liveState: ClassVar[tuple[str, ...]] = ()
+    sharedRendering: ClassVar[bool] = False
 
     page: Page | None
     liveId: str | None
@@ -134,13 +142,20 @@ class LiveElement(Element):
     # -- rendering ---------------------------------------------------------------------------
 
     def render(self, request: IRequest | None) -> Any:
-        current = _RENDERING.get()
-        if current is None or current[0] is not request:
-            raise RuntimeError(
-                f"{type(self).__name__} is a LiveElement: render it inside a LivePage"
-                " (renderElement(request, page)), where the page's script can reach it"
-            )
-        current[1].register(self)
+        sharing = _SHARING.get()
+        if sharing is not None:
+            if sharing is not self:
+                raise RuntimeError(
+                    f"{type(sharing).__name__} has sharedRendering: it holds no LiveElements"
+                )
+        else:
+            current = _RENDERING.get()
+            if current is None or current[0] is not request:
+                raise RuntimeError(
+                    f"{type(self).__name__} is a LiveElement: render it inside a LivePage"
+                    " (renderElement(request, page)), where the page's script can reach it"
+                )
+            current[1].register(self)
         nodes = super().render(request)
         items = nodes if isinstance(nodes, list) else [nodes]
         roots = [n for n in items if not (isinstance(n, str) and not n.strip())]
@@ -354,6 +369,7 @@ class Page:
         self._dirty: dict[str, set[str] | None] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._batch: list[str] | None = None
         self._sent: dict[tuple[str, str | None], int] = {}
         self._pushes = 0
         self._calls = 0
@@ -615,14 +631,24 @@ class Page:
         dirty, self._dirty = self._dirty, {}
         waiters, self._waiters = self._waiters, []
         pending: list[asyncio.Future[None]] = []
-        for element_id, parts in dirty.items():
-            element = self.elements.get(element_id)
-            if element is None:
-                continue
-            for part in [None] if parts is None else sorted(parts):
-                later = self._push(connection, element, part)
-                if later is not None:
-                    pending.append(later)
+        # What renders at once goes out together: one message, one write.
+        batch: list[str] = []
+        self._batch = batch
+        try:
+            for element_id, parts in dirty.items():
+                element = self.elements.get(element_id)
+                if element is None:
+                    continue
+                for part in [None] if parts is None else sorted(parts):
+                    later = self._push(connection, element, part)
+                    if later is not None:
+                        pending.append(later)
+        finally:
+            self._batch = None
+        if len(batch) == 1:
+            connection.send(batch[0])
+        elif batch:
+            connection.send("[" + ",".join(batch) + "]")
         if pending:
             gathered = asyncio.gather(*pending, return_exceptions=True)
             gathered.add_done_callback(lambda _: _release(waiters))
@@ -635,6 +661,11 @@ class Page:
         assert element.liveId is not None
         self._pushes += 1
         number = self._pushes
+        if type(element).sharedRendering:
+            shared = _shared_render(element, part)
+            if shared is not None:
+                self._send_text(connection, element, part, number, shared)
+                return None
         if part is None:
             root: Any = element
         else:
@@ -686,12 +717,26 @@ class Page:
         chunks: list[bytes],
     ) -> None:
         assert element.liveId is not None
+        text = protocol.html(element.liveId, part, b"".join(chunks).decode("utf-8"))
+        self._send_text(connection, element, part, number, text)
+
+    def _send_text(
+        self,
+        connection: LiveProtocol,
+        element: LiveElement,
+        part: str | None,
+        number: int,
+        text: str,
+    ) -> None:
+        assert element.liveId is not None
         key = (element.liveId, part)
         if self._sent.get(key, 0) > number:
             return  # a later rendering went out first (this one waited longer)
         self._sent[key] = number
-        markup = b"".join(chunks).decode("utf-8")
-        connection.send(protocol.html(element.liveId, part, markup))
+        if self._batch is not None:
+            self._batch.append(text)
+        else:
+            connection.send(text)
 
     # -- calls and messages ------------------------------------------------------------------
 
@@ -745,6 +790,59 @@ class Page:
             log.error("error in %s.%s", type(element).__name__, name, exc_info=task.exception())
         if not self.dropped:
             self.save()
+
+
+#: The marker a shared rendering has for the element's id, replaced for each page: a
+#: Unicode noncharacter, which no text has, and which JSON and the escaping leave alone.
+_SHARED_ID: Final = "\ufdd0live\ufdd0"
+#: Shared renderings of this turn of the loop: (class, part) -> (message text, "el" JSON).
+_SHARED: dict[tuple[type[LiveElement], str | None], str | None] = {}
+
+
+def _shared_render(element: LiveElement, part: str | None) -> str | None:
+    """The html message for ``element`` from the turn's one rendering of its class (which
+    renders the same for every page); None if it cannot be made at once (it awaits)."""
+    key = (type(element), part)
+    if key in _SHARED:
+        template = _SHARED[key]
+    else:
+        if not _SHARED:
+            asyncio.get_running_loop().call_soon(_SHARED.clear)
+        template = _SHARED[key] = _render_shared(element, part)
+    if template is None:
+        return None
+    assert element.liveId is not None
+    return template.replace(_SHARED_ID, element.liveId)
+
+
+def _render_shared(element: LiveElement, part: str | None) -> str | None:
+    own = element.liveId
+    element.liveId = _SHARED_ID
+    # No page while it renders: a LiveElement inside one would join only the first page.
+    token = _RENDERING.set(None)
+    sharing = _SHARING.set(element)
+    try:
+        if part is None:
+            root: Any = element
+        else:
+            found = _find_part(element.loader.load() if element.loader else [], part)
+            if found is None:
+                return None
+            root = _Part(element, found)
+        walk = Walk(None, root, False)
+        chunks: list[bytes] = []
+        if walk.run_sync(chunks.append, None) is not DONE:
+            walk.close()
+            return None
+    except Exception:
+        log.exception("cannot render %s for a push", element)
+        return None
+    finally:
+        element.liveId = own
+        _RENDERING.reset(token)
+        _SHARING.reset(sharing)
+    markup = b"".join(chunks).decode("utf-8")
+    return protocol.html(_SHARED_ID, part, markup)
 
 
 def _release(waiters: list[asyncio.Future[None]]) -> None:

@@ -202,21 +202,9 @@ class LiveClient:
         code = 1006
         try:
             async for raw in socket:
-                message = json.loads(raw)
-                if self.on_message is not None:
-                    self.on_message(message)
-                kind = message.get("t")
-                if kind == "ready":
-                    if not ready.done():
-                        ready.set_result(None)
-                elif kind == "result" or kind == "error":
-                    self._answered(message)
-                elif kind == "call":
-                    await self._answer(socket, message)
-                else:
-                    if kind == "reload" and not ready.done():
-                        ready.set_exception(ConnectionError("the server says: reload"))
-                    self.messages.put_nowait(message)
+                data = json.loads(raw)
+                for message in data if isinstance(data, list) else [data]:
+                    await self._received(socket, message, ready)
         except Exception:  # the connection went; closed says how
             pass
         finally:
@@ -230,6 +218,24 @@ class LiveClient:
             self._calls.clear()
             if self.closed is not None and not self.closed.done():
                 self.closed.set_result(code)
+
+    async def _received(
+        self, socket: ClientConnection, message: dict[str, Any], ready: asyncio.Future[None]
+    ) -> None:
+        if self.on_message is not None:
+            self.on_message(message)
+        kind = message.get("t")
+        if kind == "ready":
+            if not ready.done():
+                ready.set_result(None)
+        elif kind == "result" or kind == "error":
+            self._answered(message)
+        elif kind == "call":
+            await self._answer(socket, message)
+        else:
+            if kind == "reload" and not ready.done():
+                ready.set_exception(ConnectionError("the server says: reload"))
+            self.messages.put_nowait(message)
 
     def _answered(self, message: dict[str, Any]) -> None:
         future = self._calls.pop(message.get("id", -1), None)

@@ -29,7 +29,9 @@ server -> client
   ``{"t": "reload", "reason": "..."}``
       the page cannot be restored here: load it again.
 
-A message that is no JSON object of a known kind closes the WebSocket with 1008; a call
+The server may send several messages at once as one JSON array of them (the pushes of
+one turn of the loop: one frame, one write). A message that is no JSON object of a known
+kind closes the WebSocket with 1008; a call
 to an unknown element or method, or with arguments that do not fit, gets an error
 answer. Close codes of hive's own: `CLOSE_SESSION_ENDED` (the session ended: the page
 reloads, which asks for a login again) and `CLOSE_MOVED` (another connection took the page).

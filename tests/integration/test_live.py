@@ -58,7 +58,7 @@ def test_calls_and_pushes_through_both_workers(server: HiveProcess) -> None:
             result = await page.call("1", "add", number)
             assert result["count"] == number
             pids.add(result["pid"])
-            shown = f"<output>{number}</output>"
+            shown = f'<output data-hive-part="count">{number}</output>'
             await page.until(lambda m: shown in m.get("html", ""))  # noqa: B023
         assert len(pids) == 2, "both workers serve live pages"
         with pytest.raises(Exception, match="must be an integer"):
@@ -133,7 +133,7 @@ def test_pages_recover_after_hive_reload(server: HiveProcess) -> None:
             await page.reconnect()
             # Restored: the whole element is pushed again, with its state.
             restored = await page.until(lambda m: m.get("part", "") is None)
-            assert "<output>5</output>" in restored["html"]
+            assert '<output data-hive-part="count">5</output>' in restored["html"]
             assert "before the reload" in restored["html"]
             after = await page.call("1", "add")
             assert after["count"] == 6

@@ -200,7 +200,7 @@ def test_the_chat_panel_follows_the_chat_and_acts_on_it(
         lines.append(line.strip())
     assert "* you were kicked by the operator" in lines
     wait(lambda: alice.name not in text_of(browser, "section.clients td.name"), timeout=1.0)
-    wait(lambda: f"{alice.name} was kicked" in text_of(browser, "section.clients .notice"))
+    wait(lambda: f"{alice.name} was kicked" in text_of(browser, "#notice"))
     assert bob.name in text_of(browser, "section.clients td.name")
     alice.close()
     bob.close()

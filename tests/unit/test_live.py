@@ -16,10 +16,13 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Protocol, Side
 
-from hive.live import _element
+from hive.iweb import IRequest
+from hive.live import LiveElement, LivePage, LiveResource, _element
 from hive.live._channel import SCRIPT_VERSION
 from hive.live.client import _Page
+from hive.resource import Resource
 from hive.server import Site
+from hive.template import HTMLString, Tag, renderElement, renderer
 from tests.live_app import Counter, root
 from tests.unit.harness import Harness, run, settle
 from tests.unit.test_websocket import handshake_bytes
@@ -44,6 +47,8 @@ class PageClient:
         self.harness: Harness | None = None
         self.codec = Protocol(Side.CLIENT)
         self._seen = 0
+        #: Text frames received.
+        self.frames = 0
 
     def load(self, path: str = "/") -> str:
         harness = Harness(self.site)
@@ -106,7 +111,9 @@ class PageClient:
             if not isinstance(frame, Frame):
                 continue
             if frame.opcode is Opcode.TEXT:
-                out.append(json.loads(bytes(frame.data)))
+                data = json.loads(bytes(frame.data))
+                out += data if isinstance(data, list) else [data]
+                self.frames += 1
             elif frame.opcode is Opcode.CLOSE:
                 out.append(Close.parse(bytes(frame.data)))
         return out
@@ -276,7 +283,7 @@ async def test_a_call_answers_and_pushes(tab: PageClient) -> None:
     result, push = tab.received()
     assert result["t"] == "result" and result["id"] == 1 and result["v"]["count"] == 2
     assert push["t"] == "html" and push["el"] == "1" and push["part"] is None
-    assert "<output>2</output>" in push["html"]
+    assert '<output data-hive-part="count">2</output>' in push["html"]
     assert push["html"].startswith("<section ") and 'data-hive-live="1"' in push["html"]
 
 
@@ -384,7 +391,7 @@ async def test_refreshes_in_one_turn_make_one_push(tab: PageClient) -> None:
     counter.refresh("title")  # inside the whole one
     await settle()
     (push,) = tab.received()
-    assert "<output>5</output>" in push["html"]
+    assert '<output data-hive-part="count">5</output>' in push["html"]
 
 
 @live
@@ -437,7 +444,7 @@ async def test_pushes_wait_while_the_client_does_not_read(tab: PageClient) -> No
     tab.harness.driven.resume_writing()
     await settle()
     (push,) = tab.received()
-    assert "<output>3</output>" in push["html"]
+    assert '<output data-hive-part="count">3</output>' in push["html"]
 
 
 # -- reconnection -----------------------------------------------------------------------------
@@ -460,7 +467,7 @@ async def test_a_reconnected_page_finds_its_element_and_what_it_missed(tab: Page
     await settle()
     ready, push = tab.received()
     assert ready == {"t": "ready"}
-    assert "<output>9</output>" in push["html"]
+    assert '<output data-hive-part="count">9</output>' in push["html"]
 
 
 @live
@@ -479,7 +486,7 @@ async def test_another_worker_rebuilds_the_page_from_the_session(tab: PageClient
     await settle()
     ready, push = tab.received()
     assert ready == {"t": "ready"}
-    assert "<output>4</output>" in push["html"] and "kept" in push["html"]
+    assert '<output data-hive-part="count">4</output>' in push["html"] and "kept" in push["html"]
     rebuilt = _element._PAGES[tab.page].elements["1"]
     assert isinstance(rebuilt, Counter) and rebuilt.count == 4
     tab.send({"t": "call", "id": 3, "el": "1", "m": "add"})
@@ -532,7 +539,7 @@ async def test_a_page_stale_here_is_rebuilt_from_the_newer_record(tab: PageClien
     tab.open()
     await settle()
     assert stale.dropped
-    assert "<output>7</output>" in tab.received()[1]["html"]
+    assert '<output data-hive-part="count">7</output>' in tab.received()[1]["html"]
     assert newer is not _element._PAGES[tab.page]
 
 
@@ -582,3 +589,88 @@ async def test_a_rebuilt_page_pushes_its_outermost_elements_whatever_else_the_pa
     await settle()
     ready, push = tab.received()
     assert ready == {"t": "ready"} and push["el"] == "1" and push["part"] is None
+
+
+@live
+async def test_the_pushes_of_one_turn_go_in_one_frame(tab: PageClient) -> None:
+    tab.load()
+    tab.open()
+    await settle()
+    tab.received()
+    counter = _element._PAGES[tab.page].elements["1"]
+    assert isinstance(counter, Counter)
+    counter.count = 8
+    counter.label = "eight"
+    counter.refresh("count")
+    counter.refresh("title")
+    frames = tab.frames
+    await settle()
+    pushes = tab.received()
+    assert tab.frames == frames + 1
+    assert [(p["part"], p["html"]) for p in pushes] == [
+        ("count", '<output data-hive-part="count">8</output>'),
+        ("title", '<h2 data-hive-part="title">eight</h2>'),
+    ]
+
+
+class Shown(LiveElement):
+    """Shows what every page shows: rendered once a turn, for all of them."""
+
+    sharedRendering = True
+    renders = 0
+    value = "a"
+    loader = HTMLString('<p t:render="liveElement"><t:slot name="value"></t:slot></p>')
+
+    @renderer
+    def liveElement(self, request: IRequest | None, tag: Tag) -> Tag:
+        Shown.renders += 1
+        return super().liveElement(request, tag).fillSlots(value=Shown.value)
+
+
+class ShownPage(LivePage):
+    loader = HTMLString(
+        '<html><head><t:transparent t:render="liveglue"></t:transparent></head>'
+        '<body><i>x</i><div t:render="both"></div></body></html>'
+    )
+
+    @renderer
+    def both(self, request: IRequest | None, tag: Tag) -> list[LiveElement]:
+        return [Counter(), Shown()]
+
+
+def test_a_shared_rendering_is_made_once_for_every_page() -> None:
+    site_root = Resource()
+
+    class Home(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: Any) -> object:
+            return renderElement(request, ShownPage())
+
+    site_root.putChild(b"", Home())
+    site_root.putChild(b"_live", LiveResource())
+
+    async def main() -> None:
+        site = Site(site_root)
+        tabs = [PageClient(site) for _ in range(3)]
+        for tab in tabs:
+            tab.load()
+            tab.open()
+        await settle()
+        for tab in tabs:
+            assert tab.kinds() == ["ready"]
+        Shown.renders = 0
+        Shown.value = "b"
+        elements = [e for p in _element._PAGES.values() for e in p.elements.values()]
+        for element in elements:
+            if isinstance(element, Shown):
+                element.refresh()
+        await settle()
+        assert Shown.renders == 1
+        for tab in tabs:
+            (push,) = tab.received()
+            shown_id = tab.elements[1][0]
+            assert push["el"] == shown_id
+            assert push["html"] == f'<p data-hive-live="{shown_id}">b</p>'
+
+    run(main())

@@ -184,7 +184,7 @@
       opened = true;
       send({ t: "hello", els: scan().list });
     };
-    ws.onmessage = (event) => receive(JSON.parse(event.data));
+    ws.onmessage = (event) => [].concat(JSON.parse(event.data)).forEach(receive);
     ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
