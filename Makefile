@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run test tools lint typecheck unit integration bench clean
+.PHONY: run chat test tools lint typecheck unit integration bench clean
 
 $(BIN)/hive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(BIN)/hive: pyproject.toml
 
 run: $(BIN)/hive
 	$(BIN)/hive run examples.site:root --bind $(BIND)
+
+# The chat server with its live control panel embedded (examples/chat):
+# chat on 127.0.0.1:7000, panel on http://127.0.0.1:8080/ (admin / $$CHAT_PASSWORD).
+CHAT_PASSWORD ?= hive
+chat: $(BIN)/hive
+	CHAT_PASSWORD=$(CHAT_PASSWORD) $(BIN)/python -m examples.chat
 
 test: $(BIN)/hive tools lint typecheck
 	$(BIN)/pytest

@@ -147,6 +147,8 @@ class LiveClient:
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         #: What ``on_message`` is called with as each message arrives (for timing).
         self.on_message: Callable[[dict[str, Any]], object] | None = None
+        #: Whether messages are kept in ``messages`` (off: only ``on_message`` sees them).
+        self.keep = True
         self.closed: asyncio.Future[int] | None = None
         self._socket: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -235,7 +237,8 @@ class LiveClient:
         else:
             if kind == "reload" and not ready.done():
                 ready.set_exception(ConnectionError("the server says: reload"))
-            self.messages.put_nowait(message)
+            if self.keep:
+                self.messages.put_nowait(message)
 
     def _answered(self, message: dict[str, Any]) -> None:
         future = self._calls.pop(message.get("id", -1), None)
