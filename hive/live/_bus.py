@@ -105,20 +105,18 @@ class LocalBus:
                 del self._listeners[listener.channel]
 
 
-def _pubsub() -> Any:
-    try:
-        return importlib.import_module("hive.pubsub")
-    except ImportError:
-        return None
-
-
 _local = LocalBus()
+_found: list[Any] = []  # the bus, once looked for
 
 
 def bus() -> Any:
     """hive.pubsub (the bus every worker shares) if it is installed, else the `LocalBus`."""
-    pubsub = _pubsub()
-    return pubsub if pubsub is not None else _local
+    if not _found:
+        try:
+            _found.append(importlib.import_module("hive.pubsub"))
+        except ImportError:
+            _found.append(_local)
+    return _found[0]
 
 
 def listen(channel: str, on_message: Callable[[Any], object]) -> Listener:
