@@ -141,3 +141,62 @@ def test_pages_recover_after_hive_reload(server: HiveProcess) -> None:
             await page.close()
 
     live_run(go(), timeout=90)
+
+
+def test_the_chat_example_without_a_browser() -> None:
+    """examples/chat with real TCP clients and the browser-free client as the panel."""
+    from hive.live.client import basic_auth
+    from tests.integration.test_live_browser import Chat, LineClient
+
+    chat = Chat("s3cret")
+
+    async def go() -> None:
+        url = f"http://127.0.0.1:{chat.web_port}/"
+        page = await LiveClient.open(url, headers=basic_auth("admin", "wrong"))
+        await page.close()
+        raise AssertionError("a wrong password opened the panel")
+
+    with pytest.raises(ValueError, match="no live page"):
+        live_run(go())
+
+    async def panel() -> None:
+        url = f"http://127.0.0.1:{chat.web_port}/"
+        page = await LiveClient.open(url, headers=basic_auth("admin", "s3cret"))
+        ids = [element for element, _ in page.elements]
+        traffic, clients, broadcast, log = ids
+        page.discard()
+        alice = await asyncio.to_thread(LineClient, chat.chat_port)
+        joined = await page.until(lambda m: alice.name in m.get("html", ""), timeout=1.0)
+        assert joined["el"] in (clients, log, traffic)
+        said = time.monotonic()
+        alice.say("hello over TCP")
+        await page.until(lambda m: "hello over TCP" in m.get("html", ""), timeout=1.0)
+        assert time.monotonic() - said < 1.0
+        bob = await asyncio.to_thread(LineClient, chat.chat_port)
+        assert await page.call(broadcast, "broadcast", text="to all") == 2
+        assert (await asyncio.to_thread(bob.readline)).strip() == "* operator: to all"
+        with pytest.raises(Exception, match="say something first"):
+            await page.call(broadcast, "broadcast", text="  ")
+        kicked: list[str] = []
+
+        def on_kicked(element: str, name: str) -> bool:
+            kicked.append(name)
+            return True
+
+        page.functions["kicked"] = on_kicked
+        assert await page.call(clients, "kick", alice.name) is True
+        assert kicked == [alice.name]
+        lines = []
+        while line := await asyncio.to_thread(alice.readline):
+            lines.append(line.strip())
+        assert lines == ["* operator: to all", "* you were kicked by the operator"]
+        with pytest.raises(Exception, match="is not connected"):
+            await page.call(clients, "kick", alice.name)
+        alice.close()
+        bob.close()
+        await page.close()
+
+    try:
+        live_run(panel())
+    finally:
+        chat.stop()
