@@ -7,7 +7,10 @@ Four LiveElements on one LivePage, behind Basic authentication:
 - ``Log``: what was said, pushed as it is said;
 - ``Broadcast``: a form whose submit calls an exposed method (``data-hive-submit``).
 
-The chat server's events become channel messages (``hive.live.publish``); each element
+Operators log in with Basic authentication through hive.cred (a Portal whose realm gives
+every operator the panel; Basic rather than Digest because browsers send the credentials
+they hold with the panel's WebSocket handshake too). The chat server's events become
+channel messages (``hive.live.publish``); each element
 subscribes to its channels and is pushed again when one speaks.
 """
 
@@ -18,13 +21,13 @@ import time
 from collections import deque
 from typing import Any, ClassVar
 
+from zope.interface import implementer
+
 from examples.chat.server import ChatServer, Event
-from hive.guard import (
-    BasicCredentialFactory,
-    HTTPAuthSessionWrapper,
-    InMemoryUsernamePasswordDatabaseDontUse,
-)
-from hive.iweb import IRequest
+from hive.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+from hive.cred.portal import IRealm, Portal
+from hive.guard import BasicCredentialFactory, HTTPAuthSessionWrapper
+from hive.iweb import IRequest, IResource
 from hive.live import LiveElement, LiveError, LivePage, LiveResource, expose, publish
 from hive.resource import Resource
 from hive.server import Site
@@ -317,9 +320,23 @@ def make_site(
     panel.putChild(b"style.css", Data(STYLE, "text/css; charset=utf-8"))
     panel.putChild(b"panel.js", Data(SCRIPT, "text/javascript; charset=utf-8"))
     checker = InMemoryUsernamePasswordDatabaseDontUse(**{user: password})
-    guarded = HTTPAuthSessionWrapper(checker, [BasicCredentialFactory("chat control panel")], panel)
+    portal = Portal(_Operators(panel), [checker])
+    guarded = HTTPAuthSessionWrapper(portal, [BasicCredentialFactory("chat control panel")])
     task = asyncio.get_running_loop().create_task(_tick(chat)) if ticker else None
     return Site(guarded), task
+
+
+@implementer(IRealm)
+class _Operators:
+    """Every operator who logs in gets the panel (hive.cred's realm)."""
+
+    def __init__(self, panel: Resource) -> None:
+        self.panel = panel
+
+    def requestAvatar(self, avatarId: bytes, mind: object, *interfaces: Any) -> Any:
+        if IResource in interfaces:
+            return IResource, self.panel, lambda: None
+        raise NotImplementedError()
 
 
 async def _tick(chat: ChatServer) -> None:
