@@ -41,7 +41,6 @@ back-off, and any worker takes the page on from its record in the session store
 The protocol is written down in `hive.live.protocol`.
 """
 
-from hive.live._bus import publish
 from hive.live._channel import LiveResource
 from hive.live._element import (
     DETACHED_TIMEOUT,
@@ -51,6 +50,7 @@ from hive.live._element import (
     RemoteError,
     expose,
 )
+from hive.pubsub import publish
 
 __all__ = [
     "DETACHED_TIMEOUT",

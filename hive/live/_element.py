@@ -25,9 +25,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
+from hive import pubsub
 from hive.iweb import IRequest, ITemplateLoader
-from hive.live import _bus, protocol
 from hive.live import _records as records
+from hive.live import protocol
 from hive.live._args import parameters_of
 from hive.resource import isawaitable
 from hive.session import Session, site_sessions
@@ -137,7 +138,7 @@ class LiveElement(Element):
         self.page = None
         self.liveId = None
         self._channels: dict[str, str] = {}
-        self._listeners: dict[str, _bus.Listener] = {}
+        self._listeners: dict[str, pubsub.Subscription] = {}
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -253,7 +254,7 @@ class LiveElement(Element):
             if page is not None:
                 page.handle_message(self, channel, message)
 
-        self._listeners[channel] = _bus.listen(channel, on_message)
+        self._listeners[channel] = pubsub.listen(channel, on_message)
 
     def _stop_listening(self) -> None:
         listeners, self._listeners = self._listeners, {}

@@ -6,8 +6,6 @@ driven with websockets' own client codec (tests.unit.test_websocket's helpers).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 import re
@@ -18,6 +16,7 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Protocol, Side
 
+from hive import pubsub
 from hive.iweb import IRequest
 from hive.live import LiveElement, LivePage, LiveResource, _element
 from hive.live._channel import SCRIPT_VERSION
@@ -33,10 +32,8 @@ from tests.unit.test_websocket import handshake_bytes
 @pytest.fixture(autouse=True)
 def no_pages() -> Iterator[None]:
     _element._PAGES.clear()
-    # Each test has a loop of its own: hive.pubsub's process bus (once it is there) is
-    # made again on it.
-    if importlib.util.find_spec("hive.pubsub") is not None:
-        importlib.import_module("hive.pubsub").set_bus(None)
+    # Each test has a loop of its own: hive.pubsub's process bus is made again on it.
+    pubsub.set_bus(None)
     yield
     _element._PAGES.clear()
 
