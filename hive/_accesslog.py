@@ -1,8 +1,16 @@
-"""The access log: one line per request in the combined log format of Apache and nginx.
+"""The access log: one line per request, in the combined log format of Apache and nginx or
+as a JSON object.
 
 Every byte a client controls is escaped, so a request can neither start a new log line nor
-break out of a quoted field. Lines are buffered in memory and written in whole lines; the
-worker calls `AccessLog.flush` from a timer and at shutdown.
+break out of a quoted field.  Lines are buffered in memory as bytes and written in whole
+lines; the worker calls `AccessLog.flush` from a timer and at shutdown.
+
+Two ways to a line, one result.  `combined_line` and `json_line` format an `Entry` and
+escape every field: they are the rule.  `combined_bytes` and `json_bytes`, which
+`Site.log` calls for each request, read the finished request and format the line as bytes
+in one step, then look at it once (`_plain`): when no field held a byte that needs
+escaping, which is nearly always, that line is the rule's line; otherwise the rule makes
+it.  tests/unit/test_accesslog.py checks that they agree on every escaping case.
 """
 
 from __future__ import annotations
@@ -14,13 +22,26 @@ import re
 import select
 import sys
 import time
-from typing import TextIO
+from dataclasses import dataclass
+from typing import Final, TextIO
 
-from hive._clock import CLOCK
+from hive._clock import CLOCK, Clock
+from hive.address import UNIXAddress
+from hive.iweb import IRequest
 
-__all__ = ["AccessLog", "AccessLogError", "combined_line", "quoted"]
+__all__ = [
+    "AccessLog",
+    "AccessLogError",
+    "Entry",
+    "combined_bytes",
+    "combined_line",
+    "entry_of",
+    "json_bytes",
+    "json_line",
+    "quoted",
+]
 
-#: `AccessLog.log` writes through once this many characters are buffered.
+#: `AccessLog.log` writes through once this many bytes are buffered.
 BUFFER_LIMIT = 64 * 1024
 
 # Quoted fields escape control characters, '"', '\' and everything outside ASCII.
@@ -45,67 +66,86 @@ class AccessLogError(OSError):
     """The access log cannot be opened. The message is one line."""
 
 
-def combined_line(
-    *,
-    host: str,
-    user: str | None,
-    when: float,
-    method: bytes,
-    uri: bytes,
-    version: bytes,
-    status: int,
-    length: int | None,
-    referer: bytes | None,
-    user_agent: bytes | None,
-) -> str:
+@dataclass(slots=True)
+class Entry:
+    """One request as the access log shows it: what `combined_line` and `json_line` format.
+
+    ``when`` is when the request began (a Unix time, shown in UTC); ``version`` may be
+    ``b"HTTP/1.1"`` or just ``b"1.1"``; ``duration`` (seconds) is shown by JSON lines only.
+    """
+
+    host: str
+    user: str | None
+    when: float
+    method: bytes
+    uri: bytes
+    version: bytes
+    status: int
+    length: int | None
+    referer: bytes | None
+    user_agent: bytes | None
+    duration: float | None = None
+
+
+def entry_of(request: IRequest, status: int, now: float) -> Entry:
+    """What the access log shows of a finished ``request`` answered with ``status``, at
+    ``now``."""
+    client = request.client
+    return Entry(
+        host="-" if isinstance(client, UNIXAddress) else client.host,
+        user=None,
+        when=request.started,
+        method=request.method,
+        uri=request.uri,
+        version=request.clientproto,
+        status=status,
+        length=request.sentLength,
+        referer=request.getHeader(b"referer"),
+        user_agent=request.getHeader(b"user-agent"),
+        duration=now - request.started,
+    )
+
+
+def combined_line(entry: Entry) -> str:
     """Format one request, without a line end::
 
         127.0.0.1 - frank [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200 2326 "-" "curl/8.0"
 
-    `when` is a Unix time, shown in UTC. `version` may be ``b"HTTP/1.1"`` or just ``b"1.1"``.
     None (and an empty user) is shown as "-"; so is a request line that was never parsed.
     """
-    request = _request_line(method, uri, version)
-    size = "-" if length is None else str(length)
+    request = _request_line(entry.method, entry.uri, entry.version)
+    size = "-" if entry.length is None else str(entry.length)
     return (
-        f"{_bare(host)} - {_bare(user or '')} [{CLOCK.log_stamp(when)}] "
-        f'"{request}" {status} {size} "{quoted(referer)}" "{quoted(user_agent)}"'
+        f"{_bare(entry.host)} - {_bare(entry.user or '')} [{CLOCK.log_stamp(entry.when)}] "
+        f'"{request}" {entry.status} {size} "{quoted(entry.referer)}" '
+        f'"{quoted(entry.user_agent)}"'
     )
 
 
-def json_line(
-    *,
-    host: str,
-    user: str | None,
-    when: float,
-    method: bytes,
-    uri: bytes,
-    version: bytes,
-    status: int,
-    length: int | None,
-    referer: bytes | None,
-    user_agent: bytes | None,
-    duration: float | None = None,
-) -> str:
+def json_line(entry: Entry) -> str:
     """Format one request as a JSON object on one line (``--log-format json``).
 
     Bytes are decoded as latin-1 and JSON-escaped, so no input can break the line.
     """
     record: dict[str, object] = {
-        "time": _iso_time(when),
-        "client": host,
-        "user": user,
-        "method": method.decode("latin-1"),
-        "uri": uri.decode("latin-1"),
-        "protocol": version.decode("latin-1"),
-        "status": status,
-        "bytes": length,
-        "referer": referer.decode("latin-1") if referer is not None else None,
-        "user_agent": user_agent.decode("latin-1") if user_agent is not None else None,
+        "time": _iso_time(entry.when),
+        "client": entry.host,
+        "user": entry.user,
+        "method": entry.method.decode("latin-1"),
+        "uri": entry.uri.decode("latin-1"),
+        "protocol": entry.version.decode("latin-1"),
+        "status": entry.status,
+        "bytes": entry.length,
+        "referer": _text(entry.referer),
+        "user_agent": _text(entry.user_agent),
     }
-    if duration is not None:
-        record["duration_ms"] = round(duration * 1000, 3)
+    if entry.duration is not None:
+        record["duration_ms"] = round(entry.duration * 1000, 3)
     return json.dumps(record, separators=(",", ":"))
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
 
 
 def _iso_time(when: float) -> str:
@@ -144,6 +184,89 @@ def _bare(value: str) -> str:
     return raw.translate(_BARE_TABLE)
 
 
+# -- the line of each request, in one step ---------------------------------------------------
+
+# The bytes a field may hold and still be shown as it is, in a quoted combined field and in
+# a JSON string alike: printable ASCII but '"' and '\'.  Deleting them from a line leaves
+# the line's own quotes and line end only, unless a field held something else.
+_PLAIN: Final = bytes(code for code in range(0x20, 0x7F) if code not in b'"\\')
+
+_COMBINED: Final = b'%s - - [%s] "%s %s %s" %d %d "%s" "%s"\n'
+_COMBINED_MARKS: Final = b'""""""\n'
+
+_JSON: Final = (
+    b'{"time":"%s.%03dZ","client":"%s","user":null,"method":"%s","uri":"%s",'
+    b'"protocol":"%s","status":%d,"bytes":%d,"referer":%s,"user_agent":%s,"duration_ms":%r}\n'
+)
+_JSON_QUOTES: Final = _JSON.count(b'"')
+#: What `_plain` leaves of a JSON line with 0, 1 or 2 of referer and user agent present.
+_JSON_MARKS: Final = tuple(b'"' * (_JSON_QUOTES + 2 * present) + b"\n" for present in range(3))
+
+
+def combined_bytes(request: IRequest, status: int, clock: Clock) -> bytes:
+    """The combined line of a finished ``request`` answered with ``status``, line end
+    included: the line `combined_line` makes (``clock`` formats the time)."""
+    client = request.client
+    host = b"-" if isinstance(client, UNIXAddress) else client.host.encode("utf-8", "surrogatepass")
+    method = request.method
+    uri = request.uri
+    version = request.clientproto
+    referer = request.getHeader(b"referer")
+    agent = request.getHeader(b"user-agent")
+    line = _COMBINED % (
+        host,
+        clock.log_stamps(request.started).common_bytes,
+        method,
+        uri,
+        version,
+        status,
+        request.sentLength,
+        b"-" if referer is None else referer,
+        b"-" if agent is None else agent,
+    )
+    if (
+        line.translate(None, _PLAIN) == _COMBINED_MARKS
+        and host
+        and b" " not in host
+        and method
+        and uri
+        and version[:5] == b"HTTP/"
+    ):
+        return line
+    return _encoded(combined_line(entry_of(request, status, request.started)))
+
+
+def json_bytes(request: IRequest, status: int, clock: Clock, now: float) -> bytes:
+    """The JSON line of a finished ``request`` answered with ``status``, at ``now`` (in
+    `Request.started`'s time), line end included: the line `json_line` makes."""
+    client = request.client
+    host = b"-" if isinstance(client, UNIXAddress) else client.host.encode("utf-8", "surrogatepass")
+    started = request.started
+    referer = request.getHeader(b"referer")
+    agent = request.getHeader(b"user-agent")
+    line = _JSON % (
+        clock.log_stamps(started).iso_bytes,
+        int((started % 1) * 1000),
+        host,
+        request.method,
+        request.uri,
+        request.clientproto,
+        status,
+        request.sentLength,
+        b"null" if referer is None else b'"%s"' % referer,
+        b"null" if agent is None else b'"%s"' % agent,
+        round((now - started) * 1000, 3),
+    )
+    marks = _JSON_MARKS[(referer is not None) + (agent is not None)]
+    if line.translate(None, _PLAIN) == marks:
+        return line
+    return _encoded(json_line(entry_of(request, status, now)))
+
+
+def _encoded(line: str) -> bytes:
+    return line.encode("utf-8", "backslashreplace") + b"\n"
+
+
 class AccessLog:
     """A buffered access log on stdout or a file. Use `AccessLog.open`.
 
@@ -159,8 +282,8 @@ class AccessLog:
         self._fd = fd
         self._stream = stream
         self._owns_fd = target != "-"
-        self._buffer: list[str] = []
-        self._buffered = 0
+        # Whole lines, each with its line end.
+        self._buffer = bytearray()
         self._failing = False
         self._dropped_before_failing = 0
         self._closed = False
@@ -188,26 +311,28 @@ class AccessLog:
 
     def log(self, line: str) -> None:
         """Add one line (without its line end); written at the next flush."""
+        self.log_bytes(line.encode("utf-8", "backslashreplace") + b"\n")
+
+    def log_bytes(self, line: bytes) -> None:
+        """Add one line, its line end included; written at the next flush."""
         if self._closed:
             self.dropped_lines += 1
             return
-        self._buffer.append(line)
-        self._buffered += len(line) + 1
-        if self._buffered >= BUFFER_LIMIT:
+        buffer = self._buffer
+        buffer += line
+        if len(buffer) >= BUFFER_LIMIT:
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered lines."""
-        if not self._buffer:
+        data = self._buffer
+        if not data:
             return
-        lines = self._buffer
-        self._buffer = []
-        self._buffered = 0
-        lines.append("")
+        self._buffer = bytearray()
         try:
-            self._write("\n".join(lines))
+            self._write(data)
         except (OSError, ValueError) as exc:
-            self._write_failed(exc, len(lines) - 1)
+            self._write_failed(exc, data.count(b"\n"))
         else:
             self._write_succeeded()
 
@@ -234,10 +359,10 @@ class AccessLog:
             os.close(self._fd)
         self._fd = None
 
-    def _write(self, text: str) -> None:
+    def _write(self, data: bytearray) -> None:
         if self._fd is None:
             assert self._stream is not None
-            self._stream.write(text)
+            self._stream.write(data.decode("utf-8"))
             self._stream.flush()
             return
         if self._stream is not None:
@@ -245,10 +370,9 @@ class AccessLog:
             self._stream.flush()
             # Pipe writes of at most PIPE_BUF bytes are atomic: lines from several workers
             # sharing one stdout pipe then never interleave mid-line.
-            _write_all(self._fd, text.encode("utf-8", "backslashreplace"), select.PIPE_BUF)
+            _write_all(self._fd, data, select.PIPE_BUF)
         else:
             # O_APPEND files: one write(2) per flush keeps each worker's lines whole.
-            data = text.encode("utf-8", "backslashreplace")
             _write_all(self._fd, data, len(data))
 
     def _write_failed(self, exc: Exception, lines: int) -> None:
@@ -277,7 +401,7 @@ def _open_append(path: str) -> int:
         raise AccessLogError(f"cannot open access log {path!r}: {exc.strerror or exc}") from exc
 
 
-def _write_all(fd: int, data: bytes, chunk: int) -> None:
+def _write_all(fd: int, data: bytes | bytearray, chunk: int) -> None:
     """Write all of `data`, in pieces of at most `chunk` bytes cut after a newline."""
     view = memoryview(data)
     start = 0

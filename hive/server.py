@@ -28,7 +28,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 from zope.interface import implementer
 
 from hive import http
-from hive._accesslog import AccessLog, combined_line, json_line
+from hive._accesslog import AccessLog, combined_bytes, json_bytes
 from hive._clock import CLOCK, Clock
 from hive._deferred import DeferredFuture, is_deferred, to_future
 from hive._encoding import GzipEncoderFactory, start_encoder
@@ -274,6 +274,13 @@ class Request:
 
     def getHeader(self, key: bytes | str) -> Any:
         """The last value of the request header ``key``, or None."""
+        if self._request_headers is None and type(key) is bytes and key.islower():
+            # The parsed head as it came (names lowercased): no Headers made to read it.
+            found = None
+            for name, value in self._head.headers:
+                if name == key:
+                    found = value
+            return found
         values = self.requestHeaders.getRawHeaders(key)
         return values[-1] if values else None
 
@@ -1010,26 +1017,11 @@ class Site:
             # Twisted's hook: the line is the formatter's, the time in brackets.
             access_log.log(formatter(f"[{self.clock.log_stamp(request.started)}]", request))
             return
-        client = request.client
-        headers = request.requestHeaders
-        referer = headers.getRawHeaders(b"referer")
-        agent = headers.getRawHeaders(b"user-agent")
-        fields: dict[str, Any] = {
-            "host": client.host if not isinstance(client, UNIXAddress) else "-",
-            "user": None,
-            "when": request.started,
-            "method": request.method,
-            "uri": request.uri,
-            "version": request.clientproto,
-            "status": code,
-            "length": request.sentLength,
-            "referer": referer[-1] if referer else None,
-            "user_agent": agent[-1] if agent else None,
-        }
         if self.access_log_format == "json":
-            access_log.log(json_line(**fields, duration=time.time() - request.started))
+            # time.time(): the time base of `Request.started`, whatever clock dates lines.
+            access_log.log_bytes(json_bytes(request, code, self.clock, time.time()))
         else:
-            access_log.log(combined_line(**fields))
+            access_log.log_bytes(combined_bytes(request, code, self.clock))
 
 
 def site_for_factory(factory: http.HTTPFactory) -> Site:

@@ -3,11 +3,14 @@
 Feeds the same hello request many times through the real engine, Connection and Site
 (the benchmark's resource tree), with a transport that only counts bytes, and prints
 the best of several rounds in µs per request; ``--profile`` prints where the time goes
-(cProfile, which inflates every figure by some four times).  Not a test.
+(cProfile, which inflates every figure by some four times).  ``--access-log combined``
+(or ``json``) writes the access log, as ``hive run`` does by default, to a file in a
+temporary directory.  Not a test.
 
     .venv/bin/python -m loadtests.inprocess --engine httptools --wsgi
     .venv/bin/python -m loadtests.inprocess --asgi       # the bare ASGI callable, on uvloop
     .venv/bin/python -m loadtests.inprocess --behind-proxy   # nginx's headers, trusted
+    .venv/bin/python -m loadtests.inprocess --access-log combined
 
 An ASGI request is answered in a task: each request is fed, then the loop runs until the
 connection is idle again (the loop's own cost per turn is in the figure, as it is in a
@@ -20,8 +23,11 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import tempfile
 import time
+from pathlib import Path
 
+from hive._accesslog import AccessLog
 from hive._forwarded import TrustedProxies
 from hive.address import IPv4Address
 from hive.engine import HeadLimits, get_engine
@@ -60,12 +66,9 @@ class _Counting:
 
 
 async def _rounds(
-    engine: str, path: bytes, count: int, rounds: int, profile: bool, proxied: bool = False
+    engine: str, path: bytes, count: int, rounds: int, profile: bool, site: Site
 ) -> float:
     loop = asyncio.get_running_loop()
-    site = Site(root)
-    if proxied:
-        site.trusted_proxies = TrustedProxies(["127.0.0.1"])
     connection = Connection(
         get_engine(engine)(HeadLimits()),
         site,
@@ -76,7 +79,7 @@ async def _rounds(
         peer=IPv4Address("TCP", "127.0.0.1", 40000),
         host=IPv4Address("TCP", "127.0.0.1", 8080),
     )
-    request = (PROXIED if proxied else REQUEST) % path
+    request = (PROXIED if site.trusted_proxies is not None else REQUEST) % path
     feed = connection.data_received
 
     in_task = path.startswith((b"/asgi", b"/fastapi"))
@@ -114,11 +117,22 @@ async def _main(args: argparse.Namespace) -> None:
         from hive.wsgi import set_default_threads
 
         set_default_threads(0)  # on the loop: a thread's hand-off is not Python's cost here
-    best = await _rounds(
-        args.engine, path, args.requests, args.rounds, args.profile, args.behind_proxy
-    )
+    site = Site(root)
+    if args.behind_proxy:
+        site.trusted_proxies = TrustedProxies(["127.0.0.1"])
+    with tempfile.TemporaryDirectory(prefix="inprocess-") as workdir:
+        if args.access_log:
+            site.access_log = AccessLog.open(str(Path(workdir) / "access.log"))
+            site.access_log_format = args.access_log
+        try:
+            best = await _rounds(args.engine, path, args.requests, args.rounds, args.profile, site)
+        finally:
+            if site.access_log is not None:
+                site.access_log.close()
     via = " behind a trusted proxy" if args.behind_proxy else ""
-    print(f"engine={args.engine} path={path.decode()}{via}  {best:.2f} µs per request (best round)")
+    log = f" access-log={args.access_log}" if args.access_log else ""
+    label = f"engine={args.engine} path={path.decode()}{via}{log}"
+    print(f"{label}  {best:.2f} µs per request (best round)")
 
 
 def main() -> None:
@@ -134,6 +148,9 @@ def main() -> None:
         "--behind-proxy",
         action="store_true",
         help="nginx's forwarding headers, from a trusted proxy (--forwarded-allow)",
+    )
+    parser.add_argument(
+        "--access-log", choices=("combined", "json"), help="write the access log in this format"
     )
     args = parser.parse_args()
     if args.asgi or args.fastapi:

@@ -7,12 +7,29 @@ import re
 import select
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hive._accesslog import BUFFER_LIMIT, AccessLog, AccessLogError, combined_line
+from hive._accesslog import (
+    BUFFER_LIMIT,
+    AccessLog,
+    AccessLogError,
+    Entry,
+    combined_bytes,
+    combined_line,
+    entry_of,
+    json_bytes,
+    json_line,
+)
+from hive._clock import CLOCK
+from hive.address import IPv4Address, UNIXAddress
+from hive.engine import RequestHead
+from hive.resource import Resource
+from hive.server import Request
+from tests.unit.harness import Harness
 
 WHEN = float(calendar.timegm((2000, 10, 10, 13, 55, 36, 0, 0, 0)))
 
@@ -38,7 +55,7 @@ def line(**overrides: object) -> str:
         "user_agent": b"curl/8.0",
     }
     fields.update(overrides)
-    return combined_line(**fields)  # type: ignore[arg-type]
+    return combined_line(Entry(**fields))  # type: ignore[arg-type]
 
 
 # -- the line -------------------------------------------------------------------------------
@@ -360,20 +377,20 @@ def test_recovery_is_reported(
 def test_json_line_is_one_escaped_object() -> None:
     import json
 
-    from hive._accesslog import json_line
-
     line = json_line(
-        host="192.0.2.1",
-        user=None,
-        when=971186136.25,
-        method=b"GET",
-        uri=b'/a"\n\x00',
-        version=b"HTTP/1.1",
-        status=200,
-        length=12,
-        referer=None,
-        user_agent=b"agent\r\nforged: line",
-        duration=0.0125,
+        Entry(
+            host="192.0.2.1",
+            user=None,
+            when=971186136.25,
+            method=b"GET",
+            uri=b'/a"\n\x00',
+            version=b"HTTP/1.1",
+            status=200,
+            length=12,
+            referer=None,
+            user_agent=b"agent\r\nforged: line",
+            duration=0.0125,
+        )
     )
     assert "\n" not in line
     record = json.loads(line)
@@ -390,3 +407,114 @@ def test_json_line_is_one_escaped_object() -> None:
         "user_agent": "agent\r\nforged: line",
         "duration_ms": 12.5,
     }
+
+
+# -- the line of each request in one step, against the rule ---------------------------------
+
+
+def finished(
+    uri: bytes = b"/hello",
+    *,
+    referer: bytes | None = None,
+    agent: bytes | None = None,
+    host: str | None = None,
+    method: bytes = b"GET",
+    version: bytes = b"1.1",
+    code: int = 200,
+    length: int = 13,
+) -> Request:
+    """A real Request, as the access log sees it once the response is over."""
+    headers = [(b"host", b"example.com")]
+    if referer is not None:
+        headers.append((b"referer", referer))
+    if agent is not None:
+        headers.append((b"user-agent", agent))
+    harness = Harness(Resource())
+    head = RequestHead(method, uri, version, headers, True, False, 0)
+    request = Request(harness.connection, head, io.BytesIO(), harness.site)
+    request.code = code
+    request.sentLength = length
+    if host is not None:
+        request.client = IPv4Address("TCP", host, 40000)
+    return request
+
+
+def general_lines(request: Request, now: float) -> tuple[bytes, bytes]:
+    entry = entry_of(request, request.code, now)
+    return (
+        (combined_line(entry) + "\n").encode("utf-8", "backslashreplace"),
+        (json_line(entry) + "\n").encode("utf-8", "backslashreplace"),
+    )
+
+
+def fast_lines(request: Request, now: float) -> tuple[bytes, bytes]:
+    return (
+        combined_bytes(request, request.code, CLOCK),
+        json_bytes(request, request.code, CLOCK, now),
+    )
+
+
+ESCAPING_CASES: list[dict[str, Any]] = [
+    {},
+    {"referer": b"http://example.com/", "agent": b"Mozilla/5.0 (X11; Linux x86_64)"},
+    {"referer": b"-", "agent": b""},
+    {"uri": b"/a?b=c&d=%22e%22"},
+    {"uri": b'/a"b'},
+    {"uri": b"/a\\b"},
+    {"uri": b"/caf\xc3\xa9"},
+    {"uri": b"/\x7f"},
+    {"agent": b'x" "y'},
+    {"agent": b"tab\there"},
+    {"referer": b"\xff"},
+    {"referer": b"line\r\nforged"},
+    {"agent": b"nul\x00"},
+    {"host": "192.0.2.1 - x"},
+    {"host": "caf\u00e9"},
+    {"host": "\u20ac"},
+    {"host": 'q"uote'},
+    {"host": ""},
+    {"host": "::1"},
+    {"method": b"PROPFIND", "code": 207, "length": 0},
+    {"version": b"1.0"},
+    {"code": 404, "length": 1234567},
+]
+
+
+@pytest.mark.parametrize("case", ESCAPING_CASES)
+def test_the_line_of_a_request_is_the_rules_line(case: dict[str, Any]) -> None:
+    request = finished(**case)
+    now = request.started + 0.0125
+    assert fast_lines(request, now) == general_lines(request, now)
+
+
+def test_a_request_on_a_unix_socket_shows_a_dash() -> None:
+    request = finished()
+    request.client = UNIXAddress(b"/run/hive.sock")
+    now = request.started
+    combined, json_text = fast_lines(request, now)
+    assert combined.startswith(b"- - - [")
+    assert b'"client":"-"' in json_text
+    assert (combined, json_text) == general_lines(request, now)
+
+
+def test_request_headers_changed_by_the_application_are_logged() -> None:
+    request = finished(agent=b"from-the-client")
+    request.requestHeaders.setRawHeaders(b"user-agent", [b"from-the-app"])
+    combined, _ = fast_lines(request, request.started)
+    assert combined.endswith(b'"-" "from-the-app"\n')
+
+
+@given(
+    uri=st.binary(min_size=1, max_size=48),
+    referer=st.none() | st.binary(max_size=24),
+    agent=st.none() | st.binary(max_size=24),
+    host=st.none() | st.text(max_size=12),
+    when=st.floats(min_value=0, max_value=4e9),
+)
+def test_any_request_gives_the_rules_line(
+    uri: bytes, referer: bytes | None, agent: bytes | None, host: str | None, when: float
+) -> None:
+    request = finished(uri, referer=referer, agent=agent, host=host)
+    request.started = when
+    now = when + 0.25
+    assert fast_lines(request, now) == general_lines(request, now)
