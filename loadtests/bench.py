@@ -13,10 +13,13 @@ workers at three connection counts.  Not a test.
     .venv/bin/python -m loadtests.bench --only hive,uvicorn-httptools --scenarios hello
     .venv/bin/python -m loadtests.bench --only hive,twisted --scenarios template
 
-Servers: hive (httptools + uvloop), hive-h11, twisted (epoll reactor), uvicorn-h11
-(asyncio), uvicorn-httptools (uvloop), granian-asgi, granian-rsgi, granian-wsgi,
-gunicorn-sync, and two floors: floor-asyncio (a canned answer, no parsing) and
-floor-httptools (llhttp parses, Python answers).  --only also takes hive-workers and
+Servers: hive (httptools + uvloop, its access log on, to a file: hive's default),
+hive-nolog (--no-access-log), hive-h11, twisted (epoll reactor), uvicorn-h11 (asyncio),
+uvicorn-httptools (uvloop), granian-asgi (its access log off: its default),
+granian-asgi-log, granian-rsgi, granian-wsgi, gunicorn-sync, and two floors:
+floor-asyncio (a canned answer, no parsing) and floor-httptools (llhttp parses, Python
+answers).  After the tables, the targets of the issue "Performance, second round", each
+met or not in this run.  --only also takes hive-workers and
 hive-spread, the two hive-only sections (they measure the hello scenario).
 The apps are in loadtests/apps/, the wrk scripts in loadtests/wrk/.
 """
@@ -176,11 +179,14 @@ NOT_WSGI = {"wsgi": "not a WSGI server"}
 NOT_ASGI = {"asgi": "not an ASGI server", "fastapi": "not an ASGI server"}
 
 
-def hive_command(*options: str) -> Callable[[int, Path], list[str]]:
+def hive_command(*options: str, access_log: bool = True) -> Callable[[int, Path], list[str]]:
+    """hive as a user runs it: with its access log (on by default), here to a file."""
+
     def command(port: int, workdir: Path) -> list[str]:
+        log = ["--access-log", str(workdir / "access.log")] if access_log else ["--no-access-log"]
         return [
             PYTHON, "-m", "hive", "run", "loadtests.apps.hive_app:root",
-            "--bind", f"127.0.0.1:{port}", "--no-access-log",
+            "--bind", f"127.0.0.1:{port}", *log,
             "--control", str(workdir / "hive.ctl"), *options,
         ]  # fmt: skip
 
@@ -198,16 +204,18 @@ def uvicorn_command(http: str, loop: str) -> Callable[[int, Path], list[str]]:
     return command
 
 
-def granian_command(interface: str) -> Callable[[int, Path], list[str]]:
+def granian_command(interface: str, access_log: bool = False) -> Callable[[int, Path], list[str]]:
+    """granian as its users run it: access log off (its default), or on, to stdout."""
     loop = [] if interface == "wsgi" else ["--loop", "uvloop"]
     module = {"asgi": "asgi_app", "rsgi": "rsgi_app", "wsgi": "wsgi_app"}[interface]
+    log = "--access-log" if access_log else "--no-access-log"
 
     def command(port: int, workdir: Path) -> list[str]:
         return [
             PYTHON, "-m", "granian", f"loadtests.apps.{module}:app",
             "--interface", interface, "--workers", "1", *loop,
             "--host", "127.0.0.1", "--port", str(port), "--http", "1", "--no-ws",
-            "--backlog", "2048", "--no-access-log", "--log-level", "warning",
+            "--backlog", "2048", log, "--log-level", "warning",
         ]  # fmt: skip
 
     return command
@@ -242,6 +250,13 @@ SERVERS = [
         "hive",
         "hive, httptools + uvloop",
         hive_command("--workers", "1", "--http", "httptools", "--loop", "uvloop"),
+        requires=("httptools", "uvloop"),
+        skipped=HIVE_MISSING,
+    ),
+    Server(
+        "hive-nolog",
+        "hive, httptools + uvloop, --no-access-log",
+        hive_command("--workers", "1", "--http", "httptools", "--loop", "uvloop", access_log=False),
         requires=("httptools", "uvloop"),
         skipped=HIVE_MISSING,
     ),
@@ -285,6 +300,13 @@ SERVERS = [
         "granian-asgi",
         "granian ASGI, uvloop (static: http.response.pathsend)",
         granian_command("asgi"),
+        requires=("granian", "uvloop"),
+        not_applicable={**NO_TREE, **NOT_WSGI},
+    ),
+    Server(
+        "granian-asgi-log",
+        "granian ASGI, uvloop, --access-log (to stdout, a file here)",
+        granian_command("asgi", access_log=True),
         requires=("granian", "uvloop"),
         not_applicable={**NO_TREE, **NOT_WSGI},
     ),
@@ -722,6 +744,55 @@ def print_tables(
             )
 
 
+#: (target, scenario, server, peer, factor): met when the server's CPU µs per request
+#: times the factor is at most the peer's.
+TARGETS = (
+    ("hive (access log on) ahead of granian ASGI (log off)", "hello", "hive", "granian-asgi", 1.0),
+    ("hive --no-access-log ahead of granian RSGI", "hello", "hive-nolog", "granian-rsgi", 1.0),
+    (
+        "hive --no-access-log within 2x of the httptools floor",
+        "hello",
+        "hive-nolog",
+        "floor-httptools",
+        0.5,
+    ),
+    ("WSGI hello in threads: hive ahead of granian WSGI", "wsgi", "hive", "granian-wsgi", 1.0),
+    ("the h11 engine at least 2x cheaper than Twisted", "hello", "hive-h11", "twisted", 2.0),
+)
+#: The access log's cost per request in the worker, at most (µs).
+LOG_BUDGET = 1.0
+
+
+def print_targets(rows: list[dict[str, Any]]) -> None:
+    """Each target of the issue, with the figures of this run."""
+    cost = {
+        (r["server"], r["scenario"]): r["cpu_us_per_request"]
+        for r in rows
+        if r["status"] == "ok" and r.get("cpu_us_per_request")
+    }
+    lines = []
+    with_log, without = cost.get(("hive", "hello")), cost.get(("hive-nolog", "hello"))
+    if with_log and without:
+        log_cost = with_log - without
+        verdict = "met" if log_cost <= LOG_BUDGET else "not met"
+        lines.append(
+            f"  the access log at most {LOG_BUDGET:.0f} µs per request: {log_cost:.1f} µs"
+            f" ({with_log:.1f} - {without:.1f}): {verdict}"
+        )
+    for target, scenario, server, peer, factor in TARGETS:
+        mine, theirs = cost.get((server, scenario)), cost.get((peer, scenario))
+        if not mine or not theirs:
+            continue
+        verdict = "met" if mine * factor <= theirs else "not met"
+        lines.append(
+            f"  {target}: {server} {mine:.1f} µs, {peer} {theirs:.1f} µs,"
+            f" ratio {theirs / mine:.2f}: {verdict}"
+        )
+    if lines:
+        print('\n== targets (issue "Performance, second round") ==')
+        print("\n".join(lines))
+
+
 def print_hive_sections(workers: list[dict[str, Any]], spread: list[dict[str, Any]]) -> None:
     if workers:
         print("\n== hive: 1 worker against 2 (hello, keep-alive) ==")
@@ -868,6 +939,7 @@ def main() -> None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(report, indent=2) + "\n")
     print_tables(report["results"], scenarios, args)
+    print_targets(report["results"])
     print_hive_sections(report["hive_workers"], report["hive_spread"])
     print("\nCPU µs/req: the server's CPU time (user + system, every process) per request.")
     print("peer/hive: the row's CPU µs/req over hive's; above 1, hive is cheaper.")
