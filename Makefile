@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run chat test tools lint typecheck unit integration bench clean
+# The optional compiled build (hive/_compiled.py): a copy of the tree whose hot modules
+# mypyc compiles, so that the suite runs against both builds.  Needs a C compiler.
+COMPILED := build/compiled
+ABSBIN := $(abspath $(BIN))
+
+.PHONY: run chat test tools lint typecheck unit integration compiled bench clean
 
 $(BIN)/hive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +26,17 @@ chat: $(BIN)/hive
 	CHAT_PASSWORD=$(CHAT_PASSWORD) $(BIN)/python -m examples.chat
 
 test: $(BIN)/hive tools lint typecheck
-	$(BIN)/pytest
+	HIVE_EXPECT_BUILD=python $(BIN)/pytest
+	$(MAKE) compiled
+	cd $(COMPILED) && HIVE_EXPECT_BUILD=mypyc PYTHONPATH=$(abspath $(COMPILED)) \
+	  $(ABSBIN)/pytest -p no:cacheprovider
+
+compiled: $(BIN)/hive
+	rm -rf $(COMPILED)
+	mkdir -p $(COMPILED)
+	cp -R hive tests examples loadtests pyproject.toml setup.py $(COMPILED)/
+	cd $(COMPILED) && HIVE_COMPILE=1 $(ABSBIN)/python setup.py --quiet build_ext --inplace \
+	  > build.log 2>&1 || { tail -40 build.log; exit 1; }
 
 # Debian packages, installed here when we may: load tests drive hive with wrk, the
 # tutorial's fortune.rpy runs /usr/games/fortune (fortune-mod), curl drives the proxies,

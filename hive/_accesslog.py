@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import Final, TextIO
 
+from mypy_extensions import mypyc_attr
+
 from hive._clock import CLOCK, Clock
 from hive.address import UNIXAddress
 from hive.iweb import IRequest
@@ -62,6 +64,7 @@ _QUOTED_TABLE = _escape_table("")
 _BARE_TABLE = _escape_table(" ")
 
 
+@mypyc_attr(native_class=False)  # compiled (hive._compiled): a builtin base
 class AccessLogError(OSError):
     """The access log cannot be opened. The message is one line."""
 

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final, TypeVar, overload
 
+from mypy_extensions import mypyc_attr
+
 _T = TypeVar("_T")
 
 # Three arms because Mapping is invariant in its key type.
@@ -106,6 +108,7 @@ def _checked_value(name: bytes | str, value: bytes | str) -> bytes:
     return raw
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (hive._compiled); subclassed
 class Headers:
     """A case-insensitive multi-map of HTTP header names to lists of values."""
 
@@ -127,7 +130,7 @@ class Headers:
                 raw[name] = [value]
             else:
                 values.append(value)
-        headers = cls.__new__(cls)
+        headers = cls()
         headers._raw = raw
         return headers
 
@@ -150,7 +153,7 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy with the same headers."""
-        headers = type(self).__new__(type(self))
+        headers = type(self)()
         headers._raw = {name: list(values) for name, values in self._raw.items()}
         return headers
 

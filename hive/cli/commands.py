@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from hive import _secret
+from hive._compiled import build
 from hive._config import Config, ConfigError, usable_cores
 from hive._logs import setup_logging
 from hive.cli.status import format_hives, format_status
@@ -315,6 +316,7 @@ def run(ctx: click.Context, /, app: str | None, config_file: str | None, **optio
 
     try:
         groups.open()
+        log.info("%s build", "compiled (mypyc)" if build() == "mypyc" else "pure Python")
         for url in groups.urls(tls=config.certfile is not None):
             log.info("listening on %s", url)
         if ops_address is not None:

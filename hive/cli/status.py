@@ -37,9 +37,11 @@ def format_status(data: Mapping[str, Any]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(_STATUS_COLUMNS))]
+    build = data.get("build")
     lines = [
         f"hive supervisor pid {_integer(data.get('pid'))},"
         f" generation {_integer(data.get('generation'))}"
+        + (f", {build} build" if isinstance(build, str) else "")
     ]
     for row in rows:
         cells = [

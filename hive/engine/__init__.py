@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from mypy_extensions import mypyc_attr
+
 __all__ = [
     "END",
     "FRAMING_HEADERS",
@@ -413,6 +415,7 @@ def check_head(
     return keep_alive, expect_continue, content_length
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (hive._compiled); subclassed
 class ResponseFramer:
     """Response bytes for every engine: one serializer, so engines cannot frame differently.
 

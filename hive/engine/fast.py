@@ -45,7 +45,7 @@ Differences from the h11 engine, each deliberate:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import h11
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
@@ -177,7 +177,7 @@ class HttptoolsEngine(ResponseFramer):
     )
 
     #: Every request fed is parsed at once: `next_cycle` has nothing to give.
-    holds_back = False
+    holds_back: ClassVar[bool] = False
 
     def __init__(self, limits: HeadLimits) -> None:
         super().__init__()
@@ -406,17 +406,22 @@ class HttptoolsEngine(ResponseFramer):
         if parser is not None:
             method = parser.get_method()
             # llhttp accepts only CRLF line ends: the line is method SP target SP HTTP/x.y.
-            target = head[len(method) + 1 : line_end - 10]
+            start = len(method) + 1
+            version_at = line_end - 10
             # llhttp also takes several spaces between the parts, and HTTP/0.9's line with
-            # no version; h11 takes neither and judges such lines.
-            if (
-                not target
-                or b" " in target
-                or head[len(method)] != 32
-                or head[line_end - 10 : line_end - 4] != b" HTTP/"
-            ):
+            # no version; h11 takes neither and judges such lines.  (No slice here ends
+            # before it starts: compiled, hive/_compiled.py, such a slice of bytes fails.)
+            if version_at <= start:
                 parser = None
-            version = head[line_end - 4 : line_end - 1]
+            else:
+                target = head[start:version_at]
+                if (
+                    b" " in target
+                    or head[len(method)] != 32
+                    or head[version_at : line_end - 4] != b" HTTP/"
+                ):
+                    parser = None
+                version = head[line_end - 4 : line_end - 1]
         if parser is None:
             if not exact:
                 end = _head_end(head, 0)

@@ -21,12 +21,14 @@ from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
+    InfoMetricFamily,
 )
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from hive import _ipc as ipc
+from hive._compiled import build
 from hive.supervisor.state import SupervisorState, WorkerState
 from hive.supervisor.totals import Totals
 
@@ -219,6 +221,9 @@ def _families(
         "hive_generation", "The generation of workers being served.", value=state.generation
     )
     yield GaugeMetricFamily("hive_target_workers", "Workers wanted.", value=state.target)
+    yield InfoMetricFamily(
+        "hive_build", "Which build of hive runs: python, or mypyc.", value={"build": build()}
+    )
 
     yield from _bus_families(state, totals, live)
 

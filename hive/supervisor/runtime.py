@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 
 from hive import _ipc as ipc
+from hive._compiled import build
 from hive._config import Config
 from hive._logs import reopen_log_files
 from hive.supervisor import state as sv
@@ -456,6 +457,7 @@ class Supervisor:
             # Status times are on the monotonic clock; the tables show uptimes.
             "now": time.monotonic(),
             "started_at": self.started_at,
+            "build": build(),
         }
 
     def _forget(self, channel: _Channel) -> None:

@@ -60,6 +60,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, BinaryIO, Protocol, cast
 
+from mypy_extensions import mypyc_attr
+
 from hive.engine import (
     BodyData,
     EndOfMessage,
@@ -193,6 +195,7 @@ class _Wait(Enum):
     CLOSED = "closed"
 
 
+@mypyc_attr(native_class=False)  # compiled (hive._compiled): a builtin base
 class ConnectionLost(ConnectionError):
     """The client closed the connection before the response was finished."""
 

@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 import pytest
 
+from hive._compiled import build
 from tests.integration.conftest import ROOT, HiveProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
@@ -280,6 +281,7 @@ def write_module(path: Path, source: str) -> None:
 # -- applications ----------------------------------------------------------------------------
 
 VERSIONED_APP = """
+from hive._compiled import build
 from hive.resource import Resource
 
 
@@ -574,7 +576,9 @@ def test_status_table_stop_and_status_without_hive(hive_run: Any, tmp_path: Path
     result = server.ctl("status")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"hive supervisor pid {server.pid}, generation 1", result.stdout
+    assert lines[0] == (f"hive supervisor pid {server.pid}, generation 1, {build()} build"), (
+        result.stdout
+    )
     assert lines[1].split() == [
         "SLOT", "PID", "GEN", "STATE", "REQUESTS", "MEMORY", "CPU", "UPTIME"
     ]  # fmt: skip

@@ -56,6 +56,11 @@ def test_format_status() -> None:
     )
 
 
+def test_format_status_names_the_build() -> None:
+    data = {"pid": 7, "generation": 1, "workers": [], "build": "mypyc"}
+    assert format_status(data).splitlines()[0] == "hive supervisor pid 7, generation 1, mypyc build"
+
+
 def test_format_status_without_workers_or_values() -> None:
     assert format_status({"generation": 1, "workers": [{"slot": 0, "state": "starting"}]}) == (
         "hive supervisor pid -, generation 1\n"

@@ -16,6 +16,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from hive import _ipc as ipc
+from hive._compiled import build
 from hive.supervisor import state as sv
 from hive.supervisor.metrics import (
     CONTENT_TYPE_OPENMETRICS,
@@ -170,6 +171,7 @@ def test_gauges_come_from_live_workers() -> None:
     assert value(samples, "hive_connections", state="idle") == 3
     assert value(samples, "hive_generation") == 1
     assert value(samples, "hive_target_workers") == 2
+    assert value(samples, "hive_build_info", build=build()) == 1
 
 
 def test_websockets_open_messages_and_closes_by_code() -> None:
