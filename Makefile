@@ -34,7 +34,7 @@ test: $(BIN)/hive tools lint typecheck
 compiled: $(BIN)/hive
 	rm -rf $(COMPILED)
 	mkdir -p $(COMPILED)
-	cp -R hive tests examples loadtests pyproject.toml setup.py $(COMPILED)/
+	cp -R hive tests examples loadtests ops docs README.md pyproject.toml setup.py $(COMPILED)/
 	cd $(COMPILED) && HIVE_COMPILE=1 $(ABSBIN)/python setup.py --quiet build_ext --inplace \
 	  > build.log 2>&1 || { tail -40 build.log; exit 1; }
 

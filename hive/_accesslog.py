@@ -270,6 +270,7 @@ def _encoded(line: str) -> bytes:
     return line.encode("utf-8", "backslashreplace") + b"\n"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (hive._compiled); subclassed
 class AccessLog:
     """A buffered access log on stdout or a file. Use `AccessLog.open`.
 

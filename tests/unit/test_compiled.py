@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import hive
+from hive._accesslog import AccessLog
 from hive._compiled import MODULES, build
 from hive.engine import ResponseFramer, ResponsePlan
 from hive.http_headers import Headers
@@ -87,3 +88,22 @@ def test_user_subclasses_of_request_site_and_resource_serve() -> None:
     response = Harness(TaggedSite(Echo())).get("/")
     assert response.status == 200
     assert response.body == b"mine set by the application"
+
+
+class Lines(AccessLog):
+    """An access log kept in memory, as a test or an embedding application might make."""
+
+    def __init__(self) -> None:
+        super().__init__("memory", None, None)
+        self.lines: list[bytes] = []
+
+    def log_bytes(self, line: bytes) -> None:
+        self.lines.append(line)
+
+
+def test_the_access_log_can_be_subclassed() -> None:
+    log = Lines()
+    Harness(Site(Echo(), access_log=log, requestFactory=TaggedRequest)).get("/x")
+    (line,) = log.lines
+    assert line.startswith(b"192.0.2.7 - - [")
+    assert line.endswith(b'"GET /x HTTP/1.1" 200 27 "-" "-"\n')
