@@ -30,6 +30,7 @@ __all__ = [
     "IRenderable",
     "IRequest",
     "IResource",
+    "ISession",
     "ITemplateLoader",
     "_IRequestEncoder",
     "_IRequestEncoderFactory",
@@ -189,6 +190,33 @@ class IResource(Interface):
 
     def render(request: IRequest) -> Any:
         """Bytes, NOT_DONE_YET, or an awaitable of either."""
+
+
+class ISession(Interface):
+    """A user's session (`hive.session.Session`), as ``request.getSession()`` gives it.
+
+    Componentized, as Twisted's is: ``registerAdapter(Counter, ISession, ICounter)`` adapts
+    every session class, ``ISession.providedBy(request.getSession())`` is true.
+    """
+
+    uid: bytes
+    sessionTimeout: float
+    lastModified: float
+
+    def touch() -> None:
+        """Note a use now: the session lasts ``sessionTimeout`` from now."""
+
+    def expire() -> None:
+        """End the session now (log out)."""
+
+    def notifyOnExpire(callback: Callable[[], object]) -> None:
+        """Call ``callback`` when the session ends."""
+
+    def getComponent(interface: Any, default: Any = None) -> Any:
+        """The session's component for ``interface``, made by its adapter if need be."""
+
+    def setComponent(interfaceClass: Any, component: Any) -> None:
+        """Make ``component`` the session's component for ``interfaceClass``."""
 
 
 class IRenderable(Interface):

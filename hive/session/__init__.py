@@ -61,7 +61,10 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Final, Protocol
 from urllib.parse import quote_from_bytes
 
+from zope.interface import implementer
+
 from hive.components import Componentized, getAdapterFactory, qual
+from hive.iweb import ISession
 from hive.session.stores import (
     MemoryStore,
     RedisStore,
@@ -140,6 +143,7 @@ _COOKIE_SAFE = "!#$&'*+-.^_`|~"  # token characters quote_from_bytes would escap
 COMPONENTS_KEY: Final = "__hive_components__"
 
 
+@implementer(ISession)
 class Session(Componentized, MutableMapping[str, Any]):
     """A user's session: a mapping of JSON data that every worker sees, with Twisted's names.
 

@@ -271,3 +271,27 @@ def redis_url(redis_server: RedisServer) -> str:
     """A Redis emptied for this test."""
     redis_server.client().flushall()
     return redis_server.url
+
+
+def make_certificate(directory: Path, *names: str) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for localhost, 127.0.0.1 and ``names``,
+    made by openssl in ``directory``: (certificate, key)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    alt = ",".join(["DNS:localhost", "IP:127.0.0.1", *(f"DNS:{name}" for name in names)])
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"),
+            *("ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost"),
+            *("-addext", f"subjectAltName={alt}", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1: (certificate, key)."""
+    return make_certificate(tmp_path)

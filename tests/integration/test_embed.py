@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import http.client
 import logging
-import shutil
 import signal
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -170,24 +168,6 @@ def test_unix_socket(kind: str, tmp_path: Path) -> None:
         assert not path.exists()
 
     on_loop(kind, test)
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
 
 
 def test_tls_from_files_and_from_a_context(certificate: tuple[Path, Path]) -> None:

@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from tests import nginx
-from tests.integration.conftest import ROOT, HiveProcess
+from tests.integration.conftest import ROOT, HiveProcess, make_certificate
 
 pytestmark = pytest.mark.skipif(
     nginx.executable() is None, reason="nginx is not installed (make tools installs it)"
@@ -102,19 +102,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def certificate(workdir: Path) -> tuple[Path, Path]:
     """A self-signed certificate for example.org and 127.0.0.1: (certificate, key)."""
-    cert, key = workdir / "cert.pem", workdir / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"),
-            *("ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=example.org"),
-            *("-addext", "subjectAltName=DNS:example.org,IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
+    return make_certificate(workdir, "example.org")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -546,22 +545,6 @@ def test_forwarded_for_is_believed_only_from_allowed_proxies(
 
 
 # -- 9. TLS -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost: (certificate, key)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    subprocess.run(
-        ["openssl", *request, "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
 
 
 def test_tls(spawn: Spawn, certificate: tuple[Path, Path]) -> None:

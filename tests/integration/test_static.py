@@ -292,23 +292,6 @@ def test_client_that_goes_away_mid_file(hive_run: Any, tree: Path, loop: str) ->
     assert "Traceback" not in server.output()
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
-
-
 def test_large_file_over_tls(hive_run: Any, tree: Path, certificate: tuple[Path, Path]) -> None:
     """TLS cannot use sendfile: the file is read and written a piece at a time."""
     cert, key = certificate

@@ -327,10 +327,8 @@ def test_wsgi_rpy_and_wsgi_flag(scripts: HiveProcess, hive: list[HiveProcess]) -
 # -- the examples -------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not os.access(FORTUNE, os.X_OK), reason="fortune-mod is not installed (make tools does it)"
-)
 def test_fortune_rpy(scripts: HiveProcess) -> None:
+    assert os.access(FORTUNE, os.X_OK), "fortune-mod is not installed (make tools installs it)"
     status, _, body = fetch(scripts.port, "/fortune.rpy")
     assert status == 200 and body.startswith(b"<pre>\n")
     assert len(body.strip()) > len(b"<pre>")  # the program's output

@@ -8,11 +8,9 @@ import asyncio
 import base64
 import datetime
 import gzip
-import shutil
 import socket
 import socketserver
 import ssl
-import subprocess
 import threading
 import time
 import xmlrpc.client
@@ -329,24 +327,6 @@ def test_cancelling_a_call_drops_its_connection(services: HiveProcess) -> None:
         assert await proxy.callRemote("echo", 3) == 3
 
     run(test)
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
 
 
 def test_proxy_over_https(certificate: tuple[Path, Path]) -> None:

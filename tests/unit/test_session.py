@@ -918,3 +918,40 @@ def test_kept_components_are_dropped_when_the_session_expires(
     assert sessions.kept(uid, components.qual(IHandle)) is not None
     timers.advance(6)
     assert sessions.kept(uid, components.qual(IHandle)) is None
+
+
+def test_sessions_provide_isession_and_adapt_through_it() -> None:
+    from hive.iweb import ISession
+
+    class ITheme(Interface):
+        """What a page's colours are, per session."""
+
+    @implementer(ITheme)
+    class Theme:
+        def __init__(self, session: Session) -> None:
+            self.colour = "blue"
+
+    components.registerAdapter(Theme, ISession, ITheme)  # every session class, subclasses too
+    try:
+
+        class Page(Resource):
+            isLeaf = True
+
+            def render_GET(self, request: Request) -> bytes:
+                session = request.getSession()
+                assert ISession.providedBy(session) and ISession(session) is session
+                theme = ITheme(session)
+                assert theme is request.getSession(ITheme) and isinstance(theme, Theme)
+                return theme.colour.encode()
+
+        class Short(Session):
+            sessionTimeout = 5.0
+
+        site = Site(Page())
+        assert Harness(site).get().body == b"blue"
+        site.sessionFactory = Short
+        assert Harness(site).get().body == b"blue"
+        assert ISession.implementedBy(Short)
+    finally:
+        registry: Any = components.globalRegistry
+        registry.unregister([ISession], ITheme, "")
