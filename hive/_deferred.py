@@ -7,8 +7,9 @@ by Twisted's reactor needs that reactor running on the worker's loop, which
 `hive._reactor` installs when the application imports it.
 
 The other way round, `DeferredFuture` is an asyncio future that also takes Deferred
-callbacks (``addCallback``, ``addErrback``...), for ``Request.notifyFinish``: Twisted code
-chains on it, asyncio code awaits it.  Its Deferred side is Twisted's own Deferred, made
+callbacks (``addCallback``, ``addErrback``...), for ``Request.notifyFinish``, and
+`DeferredTask` a task that does, for ``xmlrpc.Proxy.callRemote``: Twisted code chains on
+them, asyncio code awaits them.  Its Deferred side is Twisted's own Deferred, made
 (``Deferred.fromFuture``) at the first Twisted-style call, so Twisted is imported only by
 programs that use it.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, TypeVar
 
-__all__ = ["DeferredFailed", "DeferredFuture", "is_deferred", "to_future"]
+__all__ = ["DeferredFailed", "DeferredFuture", "DeferredTask", "is_deferred", "to_future"]
 
 _T = TypeVar("_T")
 
@@ -63,11 +64,11 @@ def to_future(deferred: Any) -> asyncio.Future[Any]:
     return future
 
 
-class DeferredFuture(asyncio.Future[_T]):
-    """An asyncio future that also takes Twisted's Deferred callbacks.
+class _Chains:
+    """Twisted's Deferred methods on an asyncio future (the class this is mixed into).
 
     ``addCallback``, ``addErrback``, ``addBoth`` and ``addCallbacks`` go to one Twisted
-    Deferred that fires when this future completes (errbacks get a ``Failure`` of its
+    Deferred that fires when the future completes (errbacks get a ``Failure`` of its
     exception), and return that Deferred, so chains go on as in Twisted.  They need
     Twisted installed; awaiting and ``add_done_callback`` never do.
     """
@@ -84,7 +85,7 @@ class DeferredFuture(asyncio.Future[_T]):
                     "addCallback and addErrback need Twisted (pip install twisted); "
                     "without it, await the future or use add_done_callback"
                 ) from None
-            deferred = self._deferred = Deferred.fromFuture(self)
+            deferred = self._deferred = Deferred.fromFuture(self)  # type: ignore[arg-type]
         return deferred
 
     def addCallback(self, callback: Any, *args: Any, **kwargs: Any) -> Any:
@@ -98,3 +99,11 @@ class DeferredFuture(asyncio.Future[_T]):
 
     def addCallbacks(self, callback: Any, errback: Any = None, **kwargs: Any) -> Any:
         return self._as_deferred().addCallbacks(callback, errback, **kwargs)
+
+
+class DeferredFuture(_Chains, asyncio.Future[_T]):
+    """An asyncio future that also takes Twisted's Deferred callbacks (see `_Chains`)."""
+
+
+class DeferredTask(_Chains, asyncio.Task[_T]):
+    """An asyncio task that also takes Twisted's Deferred callbacks (see `_Chains`)."""

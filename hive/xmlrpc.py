@@ -50,7 +50,7 @@ from xmlrpc.client import Binary, Boolean, DateTime, Fault
 import h11
 
 from hive import http
-from hive._deferred import is_deferred, to_future
+from hive._deferred import DeferredTask, is_deferred, to_future
 from hive._httpclient import ClosedEarly, Connection, pool_for
 from hive.error import Error
 from hive.iweb import IRequest
@@ -405,14 +405,14 @@ class Proxy:
     """An XML-RPC client for ``url``, Twisted's ``twisted.web.xmlrpc.Proxy``.
 
     ``proxy.callRemote("add", 1, 2)`` starts the call at once and returns an asyncio
-    Task: ``await`` it for the result.  A fault answer raises `Fault`; a status other than
+    Task: ``await`` it for the result, or, as in Twisted, chain on it with
+    ``addCallback`` / ``addErrback`` (Twisted's Deferred methods, where Twisted is
+    installed).  A fault answer raises `Fault`; a status other than
     200 raises `BadStatus` (a ValueError, as in Twisted); an answer that is not XML-RPC
     raises `ResponseError`; a connection that cannot be made or breaks raises
     ConnectionError (OSError); no connection within ``connectTimeout`` seconds, or no
     whole answer within ``timeout`` seconds of the request going out, raises
-    TimeoutError.  Cancelling the task drops its connection.  Where the Twisted reactor
-    runs on the worker's asyncio loop, ``Deferred.fromFuture(proxy.callRemote(...))``
-    gives Twisted's Deferred.
+    TimeoutError.  Cancelling the task drops its connection.
 
     ``url`` is ``http://`` or ``https://`` (certificates verified, or ``ssl_context``),
     bytes or str; a ``user:password@`` in it is used for Basic authentication unless
@@ -490,10 +490,11 @@ class Proxy:
         for name, value in (headers or {}).items():
             self._headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
 
-    def callRemote(self, method: str, *args: Any) -> asyncio.Task[Any]:
-        """Call ``method(*args)`` on the server; a Task of its result (see the class)."""
+    def callRemote(self, method: str, *args: Any) -> DeferredTask[Any]:
+        """Call ``method(*args)`` on the server; a Task of its result that also takes
+        Deferred callbacks (see the class)."""
         payload = xmlrpc.client.dumps(args, method, allow_none=self.allowNone).encode("utf-8")
-        return asyncio.get_running_loop().create_task(self._call(payload))
+        return DeferredTask(self._call(payload), loop=asyncio.get_running_loop())
 
     def parseResponse(self, contents: bytes) -> Any:
         """The value of a methodResponse body; `Fault` for a fault, else ResponseError."""

@@ -1,6 +1,6 @@
 """The site tests/integration/test_nginx.py serves behind a real nginx: every kind of link
 hive makes, the request as hive sees it, streams both ways, a WebSocket and a Flask
-application; and the same tree at ``/vm`` for nginx to reach through
+application, and a FastAPI one; and the same tree at ``/vm`` for nginx to reach through
 ``/vhost/https/example.org:443/vm/`` (VHostMonsterResource).
 
 ``HIVE_TEST_FILES`` names the directory served at ``/files``.
@@ -15,10 +15,14 @@ import os
 import wsgiref.util
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi import Request as FastAPIRequest
+from fastapi.responses import RedirectResponse
 from flask import Flask, redirect, url_for
 from flask import request as flask_request
 
 from hive import soap
+from hive.asgi import ASGIResource
 from hive.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from hive.cred.portal import Portal
 from hive.guard import DigestCredentialFactory, HTTPAuthSessionWrapper
@@ -284,6 +288,32 @@ def flask_go() -> Any:
     return redirect(url_for("flask_page"))
 
 
+fastapi_app = FastAPI()
+
+
+@fastapi_app.get("/")
+def fastapi_seen(request: FastAPIRequest) -> dict[str, Any]:
+    return {
+        "root_path": request.scope["root_path"],
+        "path": request.scope["path"],
+        "scheme": request.scope["scheme"],
+        "server": list(request.scope["server"] or ()),
+        "client": list(request.scope["client"] or ())[:1],
+        "url": str(request.url),
+        "url_for": str(request.url_for("fastapi_page")),
+    }
+
+
+@fastapi_app.get("/page")
+def fastapi_page() -> str:
+    return "fastapi page"
+
+
+@fastapi_app.get("/go")
+def fastapi_go(request: FastAPIRequest) -> RedirectResponse:
+    return RedirectResponse(request.url_for("fastapi_page"))
+
+
 def build() -> Resource:
     root = Resource()
     root.putChild(b"", Seen())
@@ -309,6 +339,7 @@ def build() -> Resource:
     root.putChild(b"echo", Echo())
     root.putChild(b"soap", Greeter())
     root.putChild(b"wsgi", WSGIResource(None, None, flask_app))
+    root.putChild(b"asgi", ASGIResource(fastapi_app))
     root.putChild(b"ws", WebSocketResource(WebSocketEchoFactory()))
     root.putChild(b"private", private())
     return root

@@ -5,7 +5,7 @@ The chat example (``python -m examples.chat``) with real TCP clients: the page l
 client's line shows within a second, a click kicks a client and a form broadcasts to the
 others. Then a ``hive run`` site of live elements under ``hive reload``: the page
 reconnects by itself and carries on with its state, on a worker of the new generation.
-A screenshot of the panel is kept in the test's tmp_path.
+A screenshot of the panel is kept in tests/output/chat-panel.png (git ignores it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import pytest
 
 from tests.integration.conftest import ROOT, HiveProcess
 
+#: Where the chat panel's screenshot is kept after a run (git ignores it).
+OUTPUT = ROOT / "tests" / "output"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 #: This machine's network is closed: Chromium's own background connections are turned off.
@@ -158,9 +160,7 @@ def chat() -> Iterator[Chat]:
     process.stop()
 
 
-def test_the_chat_panel_follows_the_chat_and_acts_on_it(
-    chat: Chat, browser: Any, tmp_path: Path
-) -> None:
+def test_the_chat_panel_follows_the_chat_and_acts_on_it(chat: Chat, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
     browser.get(f"http://admin:s3cret@127.0.0.1:{chat.web_port}/")
@@ -180,7 +180,9 @@ def test_the_chat_panel_follows_the_chat_and_acts_on_it(
     wait(lambda: bob.name in text_of(browser, "section.clients td.name"), timeout=1.0)
     time.sleep(1.2)  # a tick of the traffic figures
     assert re.search(r"clients\s+2", text_of(browser, "section.traffic"))
-    shot = tmp_path / "chat-panel.png"
+    # Kept where a run's output is looked at (tests/output/, not committed).
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "chat-panel.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")

@@ -406,6 +406,19 @@ def test_wsgi_environ_and_flask_urls(front: Front) -> None:
     assert front.fetch(go.location()).body == b"flask page"
 
 
+def test_asgi_root_path_and_fastapi_urls(front: Front) -> None:
+    seen = front.fetch("/app/asgi/").json()
+    assert seen["root_path"] == "/app/asgi" and seen["path"] == "/app/asgi/"
+    assert seen["scheme"] == "https" and seen["server"] == ["example.org", 443]
+    assert seen["client"] == [CLIENT]
+    assert seen["url"] == "https://example.org/app/asgi/"
+    assert seen["url_for"] == "https://example.org/app/asgi/page"
+    assert front.fetch(seen["url_for"]).body == b'"fastapi page"'
+    go = front.fetch("/app/asgi/go")
+    assert go.headers["Location"] == "https://example.org/app/asgi/page"
+    assert front.fetch(go.location()).body == b'"fastapi page"'
+
+
 # -- the client's address ----------------------------------------------------------------------
 
 

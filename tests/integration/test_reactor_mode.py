@@ -64,6 +64,18 @@ class Fetch(Resource):
         return Agent(reactor).request(b"GET", url).addCallback(readBody)
 
 
+class Treq(Resource):
+    """treq, the requests-like client on Twisted, in a worker: fetches /deferred too."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        import treq
+
+        url = "http://127.0.0.1:%d/deferred" % request.getHost().port
+        return treq.get(url).addCallback(treq.content)
+
+
 class Child(Resource):
     isLeaf = True
 
@@ -101,6 +113,7 @@ root.putChild(b"later", Later())
 root.putChild(b"deferred", DeferredRender())
 root.putChild(b"process", Process())
 root.putChild(b"fetch", Fetch())
+root.putChild(b"treq", Treq())
 root.putChild(b"children", DeferredChildren())
 root.putChild(b"where", Where())
 root.putChild(b"slow", Slow())
@@ -176,6 +189,10 @@ def test_get_process_output_again_and_again(server: HiveProcess) -> None:
 
 def test_a_twisted_client_in_a_worker(server: HiveProcess) -> None:
     assert get(server.port, "/fetch")[:2] == (200, b"deferred")
+
+
+def test_treq_in_a_worker(server: HiveProcess) -> None:
+    assert get(server.port, "/treq")[:2] == (200, b"deferred")
 
 
 def test_get_child_may_give_a_deferred(server: HiveProcess) -> None:

@@ -208,6 +208,30 @@ def test_proxy_carries_every_type_to_hive(services: HiveProcess) -> None:
     run(test)
 
 
+def test_proxy_calls_chain_as_deferreds(services: HiveProcess) -> None:
+    """Twisted code's ``callRemote(...).addCallback(...).addErrback(...)``, unchanged."""
+    from twisted.python.failure import Failure
+
+    async def test() -> None:
+        loop = asyncio.get_running_loop()
+        proxy = Proxy(f"{services.url}/RPC2")
+        call = proxy.callRemote("echo", 21)
+        doubled = call.addCallback(lambda value: value * 2)
+        assert await call == 21  # still a task to await
+        assert await doubled.asFuture(loop) == 42
+
+        def fault_code(failure: Failure) -> int:
+            assert isinstance(failure.value, Fault)
+            return int(failure.value.faultCode)
+
+        caught = proxy.callRemote("fault", 7, "seven").addErrback(fault_code)
+        assert await caught.asFuture(loop) == 7
+        both = proxy.callRemote("later", "late", 0.01).addBoth(lambda result: [result])
+        assert await both.asFuture(loop) == ["late"]
+
+    run(test)
+
+
 def test_proxy_faults_and_bad_status(services: HiveProcess) -> None:
     async def test() -> None:
         proxy = Proxy(f"{services.url}/RPC2")
