@@ -161,6 +161,7 @@ class Server:
     requires: tuple[str, ...] = ()  # modules that must be importable
     not_applicable: Mapping[str, str] = field(default_factory=dict)  # scenario -> why
     skipped: Mapping[str, str] = field(default_factory=dict)  # scenario -> what is missing
+    root: Path = ROOT  # the source tree it runs from (cwd and PYTHONPATH)
 
     def why_not(self, scenario: str) -> tuple[str, str] | None:
         if scenario in self.skipped:
@@ -382,12 +383,12 @@ def running(server: Server, static_dir: Path) -> Iterator[Running]:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{server.name}-"))
     log_path = workdir / "server.log"
-    env = {**os.environ, "BENCH_STATIC_DIR": str(static_dir), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "BENCH_STATIC_DIR": str(static_dir), "PYTHONPATH": str(server.root)}
     try:
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 server.command(port, workdir),
-                cwd=ROOT,
+                cwd=server.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from hive._clock import Clock
 from hive.engine import ENGINES, HeadLimits
 from hive.resource import Resource
-from hive.server import Request, Site
+from hive.server import NOT_DONE_YET, Request, Site
 from hive.worker.connection import HALF_CLOSE_GRACE, ConnectionLimits
 from tests.unit.harness import Harness, Held, run
 
@@ -249,6 +250,88 @@ def test_pipelined_flood_stops_reading(engine: str) -> None:
     assert not harness.transport.reading
     held.requests[0].finish()
     assert harness.transport.reading
+
+
+class Paths(Resource):
+    """Answers with its path; /held/... is kept open for the test (NOT_DONE_YET)."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Request] = []
+
+    def render_GET(self, request: Request) -> Any:
+        if request.path.startswith(b"/held"):
+            self.held.append(request)
+            return NOT_DONE_YET
+        return b"path " + request.path
+
+
+def _counted(harness: Harness) -> list[int]:
+    """The size of each write the connection makes from now on."""
+    sizes: list[int] = []
+    write = harness.transport.write
+
+    def counting(data: bytes) -> None:
+        sizes.append(len(data))
+        write(data)
+
+    harness.transport.write = counting  # type: ignore[method-assign]
+    return sizes
+
+
+def _without_dates(data: bytes) -> bytes:
+    return re.sub(rb"\r\nDate: [^\r]*", b"", data)
+
+
+def test_pipelined_responses_go_out_in_one_write(engine: str) -> None:
+    """Sixteen pipelined requests answered on the spot: one write (h11, which hands over
+    one request at a time: the first, then the rest gathered), the same bytes as
+    answering them one read at a time."""
+    batch = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(16))
+    pipelined = Harness(Paths(), engine=engine)
+    sizes = _counted(pipelined)
+    pipelined.send(batch)
+    assert len(sizes) == (2 if engine == "h11" else 1)
+    assert sum(sizes) == len(pipelined.transport.data)
+    one_by_one = Harness(Paths(), engine=engine)
+    for i in range(16):
+        one_by_one.send(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+    assert _without_dates(pipelined.transport.data) == _without_dates(one_by_one.transport.data)
+    assert [r.body for r in pipelined.responses()] == [b"path /%d" % i for i in range(16)]
+
+
+def test_gathered_responses_are_written_before_a_close(engine: str) -> None:
+    harness = Harness(Paths(), engine=engine)
+    harness.send(
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    assert harness.transport.closed and not harness.transport.aborted
+    assert [r.body for r in harness.responses()] == [b"path /1", b"path /2", b"path /3"]
+    harness = Harness(Paths(), engine=engine)
+    harness.send(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nBAD\r\n\r\n")
+    assert harness.transport.closed
+    assert [r.status for r in harness.responses()] == [200, 200, 400]
+
+
+def test_a_held_request_in_a_pipeline_keeps_the_order(engine: str) -> None:
+    resource = Paths()
+    harness = Harness(resource, engine=engine)
+    sizes = _counted(harness)
+    harness.send(
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /held HTTP/1.1\r\nHost: a\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    # /1 and /2 are out (the held one stops the pipeline until it is answered).
+    assert [r.body for r in harness.responses()] == [b"path /1", b"path /2"]
+    assert len(sizes) == (2 if engine == "h11" else 1)
+    (held,) = resource.held
+    held.write(b"held ")
+    held.write(b"answer")
+    held.finish()
+    assert [r.body for r in harness.responses()] == [b"held answer", b"path /4"]
 
 
 def test_half_close_after_the_answer_closes_at_once(engine: str) -> None:
