@@ -34,10 +34,10 @@ from loadtests.bench import (
 def _servers(trees: list[tuple[str, Path]], with_log: bool) -> list[Server]:
     servers = []
     for name, root in trees:
-        servers.append(Server(f"{name}/nolog", f"{root}, --no-access-log",
+        servers.append(Server(f"{name}.nolog", f"{root}, --no-access-log",
                               hive_command(access_log=False), root=root))  # fmt: skip
         if with_log:
-            servers.append(Server(f"{name}/log", f"{root}, access log to a file",
+            servers.append(Server(f"{name}.log", f"{root}, access log to a file",
                                   hive_command(access_log=True), root=root))  # fmt: skip
     return servers
 
@@ -81,10 +81,10 @@ def main() -> None:
     for scenario in scenarios:
         print(f"\n{scenario.name}:")
         print(f"  {'tree':12} {'log off':>9} {'ratio':>6} {'log on':>9} {'the log':>8}")
-        base = cost.get((f"{first}/nolog", scenario.name))
+        base = cost.get((f"{first}.nolog", scenario.name))
         for name, _ in args.tree:
-            off = cost.get((f"{name}/nolog", scenario.name))
-            on = cost.get((f"{name}/log", scenario.name))
+            off = cost.get((f"{name}.nolog", scenario.name))
+            on = cost.get((f"{name}.log", scenario.name))
             ratio = f"{off / base:6.2f}" if off and base else "     -"
             shown_on = f"{on:9.1f}" if on else "        -"
             log = f"{on - off:8.1f}" if on and off else "       -"
