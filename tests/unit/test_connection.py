@@ -281,7 +281,7 @@ def _counted(harness: Harness) -> list[int]:
     return sizes
 
 
-def _without_dates(data: bytes) -> bytes:
+def _without_dates(data: bytes | bytearray) -> bytes:
     return re.sub(rb"\r\nDate: [^\r]*", b"", data)
 
 
