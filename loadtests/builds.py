@@ -1,15 +1,15 @@
 """hive against itself: the same hello, access log off and on, from several source trees.
 
-Each tree is a checkout of hive (another commit: ``git worktree add /tmp/before REV``) or
+Each tree is a checkout of hive (another commit: ``git worktree add ../before REV``) or
 the compiled copy (``make compiled``: build/compiled); every round runs each tree with
 ``--no-access-log`` and with its access log on (to a file), in turn, on the benchmark's
 machinery (loadtests/bench.py), and the medians are printed: what each tree costs per
 request, and what its access log adds.  Trees measured in one run share the machine's
 noise, so their differences are the figures to trust.  Not a test.
 
-    .venv/bin/python -m loadtests.builds --tree before=/tmp/before --tree now=. \\
+    .venv/bin/python -m loadtests.builds --tree before=../before --tree now=. \\
         --tree compiled=build/compiled --rounds 3 --seconds 4
-    .venv/bin/python -m loadtests.builds --tree before=/tmp/before --tree now=. \\
+    .venv/bin/python -m loadtests.builds --tree before=../before --tree now=. \\
         --scenarios hello,hello-close,post64k,static1m,pipeline,deep --no-log-only
 """
 
