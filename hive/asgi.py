@@ -72,6 +72,7 @@ from urllib.parse import unquote_to_bytes
 
 from zope.interface import implementer
 
+from hive._header_lists import HeaderLists
 from hive.address import UNIXAddress
 from hive.http_headers import Headers, _checked_name
 from hive.iweb import IRequest, IResource
@@ -261,37 +262,12 @@ def _unix_name(address: UNIXAddress) -> tuple[str, None]:
 # -- the response's messages ----------------------------------------------------------------
 
 
-_HEADERS_CACHE_LIMIT: Final = 512
-#: Header lists already checked, as tuples: (pairs, Content-Length).  An application tends
-#: to answer with a few lists over and over.
-_parsed_headers: dict[tuple[Any, ...], tuple[list[tuple[bytes, bytes]], int | None]] = {}
-
-
-def parse_headers(headers: object) -> tuple[Headers, int | None]:
-    """``http.response.start``'s headers as Headers, and apart from them the Content-Length.
+def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int | None]:
+    """``http.response.start``'s headers as wire pairs, and apart from them the Content-Length.
 
     TypeError for a wrong shape; ValueError for a name that is not a token, a value with
     CR, LF or NUL, or a Content-Length that is not a number.
     """
-    if type(headers) is list:
-        try:
-            key = tuple(headers)
-            parsed = _parsed_headers.get(key)
-        except TypeError:  # something unhashable in the list: checked below
-            parsed = None
-        else:
-            if parsed is None:
-                parsed = _parse_header_list(headers)
-                if len(_parsed_headers) >= _HEADERS_CACHE_LIMIT:
-                    _parsed_headers.clear()
-                _parsed_headers[key] = parsed
-        if parsed is not None:
-            return Headers._from_pairs(parsed[0]), parsed[1]
-    pairs, length = _parse_header_list(headers)
-    return Headers._from_pairs(pairs), length
-
-
-def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int | None]:
     if isinstance(headers, str | bytes) or not isinstance(headers, Iterable):
         raise TypeError(
             f"headers must be an iterable of [name, value] pairs, not {type(headers).__name__}"
@@ -316,6 +292,10 @@ def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int 
         elif key not in _SITE_HEADERS:
             pairs.append((key, value))
     return pairs, length
+
+
+#: The list as Headers and its Content-Length, each distinct list parsed once.
+parse_headers = HeaderLists(_parse_header_list)
 
 
 class _Phase(Enum):

@@ -53,6 +53,7 @@ from typing import Any, BinaryIO, Final, NamedTuple, cast
 
 from zope.interface import implementer
 
+from hive._header_lists import HeaderLists
 from hive.address import UNIXAddress
 from hive.http_headers import Headers
 from hive.iweb import IRequest, IResource
@@ -411,37 +412,12 @@ def _header_name(name: str) -> bytes:
     return key
 
 
-_HEADERS_CACHE_LIMIT: Final = 512
-#: Header lists already parsed, as tuples: (wire pairs, Content-Length).  An application
-#: tends to answer with a few lists over and over.
-_parsed_headers: dict[tuple[Any, ...], tuple[list[tuple[bytes, bytes]], int | None]] = {}
-
-
-def parse_headers(headers: object) -> tuple[Headers, int | None]:
-    """The application's header list as Headers, and apart from them its Content-Length.
+def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int | None]:
+    """The application's header list as wire pairs, and apart from them its Content-Length.
 
     TypeError for a wrong shape; ValueError, as `Headers` raises it, for a name that is
     not a token or a value with CR, LF or NUL, and for text outside latin-1.
     """
-    if type(headers) is list:
-        try:
-            key = tuple(headers)
-            parsed = _parsed_headers.get(key)
-        except TypeError:  # something unhashable in the list: checked below
-            parsed = None
-        else:
-            if parsed is None:
-                parsed = _parse_header_list(headers)
-                if len(_parsed_headers) >= _HEADERS_CACHE_LIMIT:
-                    _parsed_headers.clear()
-                _parsed_headers[key] = parsed
-        if parsed is not None:
-            return Headers._from_pairs(parsed[0]), parsed[1]
-    pairs, length = _parse_header_list(headers)
-    return Headers._from_pairs(pairs), length
-
-
-def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int | None]:
     if not isinstance(headers, list):
         raise TypeError(f"headers must be a list of (name, value), not {type(headers).__name__}")
     pairs = []
@@ -468,6 +444,9 @@ def _parse_header_list(headers: object) -> tuple[list[tuple[bytes, bytes]], int 
     # Every name and value was checked above, as Headers would have.
     return pairs, length
 
+
+#: The list as Headers and its Content-Length, each distinct list parsed once.
+parse_headers = HeaderLists(_parse_header_list)
 
 # -- one call ---------------------------------------------------------------------------------
 
